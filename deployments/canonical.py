@@ -1,0 +1,214 @@
+"""The canonical types every part of Switchyard speaks.
+
+The router, the cloud-proxy adapters and the local-model deployment exchange only these types:
+each adapter translates a `ChatRequest` into its provider's API and the provider's answer (or
+stream) back into a `ChatResult` (or `ChatChunk`s), and stops there. OpenAI's chat-completions
+shapes are the model for the request, because that is what Switchyard's callers send.
+
+Usage means the same thing for every provider (adapters normalise it):
+`input_tokens` counts *all* prompt tokens, including those read from or written to a cache;
+`cached_input_tokens` and `cache_write_tokens` are the parts of `input_tokens` billed at the cache
+read and cache write prices. (OpenAI already counts this way; Anthropic reports the three parts
+separately and its adapter adds them up.)
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- request -----------------------------------------------------------------------------------
+
+
+class ImageURL(_Frozen):
+    url: str  # https URL or a data: URL
+    detail: Literal["auto", "low", "high"] | None = None
+
+
+class TextPart(_Frozen):
+    type: Literal["text"] = "text"
+    text: str
+
+
+class ImagePart(_Frozen):
+    type: Literal["image_url"] = "image_url"
+    image_url: ImageURL
+
+
+ContentPart = Annotated[TextPart | ImagePart, Field(discriminator="type")]
+
+
+class ToolCall(_Frozen):
+    """A complete tool call made by the model; `arguments` is a JSON object as a string."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+class Message(_Frozen):
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[ContentPart] | None = None
+    tool_calls: list[ToolCall] | None = None  # assistant turns that called tools
+    tool_call_id: str | None = None  # tool turns: which call this answers
+    name: str | None = None
+
+    def text(self) -> str:
+        """The message's text parts joined; images contribute nothing."""
+        if self.content is None:
+            return ""
+        if isinstance(self.content, str):
+            return self.content
+        return "".join(part.text for part in self.content if isinstance(part, TextPart))
+
+    def has_image(self) -> bool:
+        return isinstance(self.content, list) and any(
+            isinstance(part, ImagePart) for part in self.content
+        )
+
+
+class ToolSpec(_Frozen):
+    name: str
+    description: str | None = None
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+
+
+class JsonSchemaFormat(_Frozen):
+    name: str
+    schema_: dict[str, Any] = Field(alias="schema")
+    strict: bool | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class ResponseFormat(_Frozen):
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaFormat | None = None
+
+
+ToolChoice = Literal["auto", "none", "required"] | str  # a tool's name forces that tool
+
+
+class ChatRequest(_Frozen):
+    """One chat call. `model` is the provider's own model name (the router fills it in)."""
+
+    model: str
+    messages: list[Message] = Field(min_length=1)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    max_tokens: int | None = Field(default=None, ge=1)
+    stop: list[str] | None = None
+    tools: list[ToolSpec] | None = None
+    tool_choice: ToolChoice | None = None
+    response_format: ResponseFormat | None = None
+    seed: int | None = None
+
+    def uses_tools(self) -> bool:
+        return bool(self.tools)
+
+    def uses_json_schema(self) -> bool:
+        return self.response_format is not None and self.response_format.type == "json_schema"
+
+    def uses_images(self) -> bool:
+        return any(message.has_image() for message in self.messages)
+
+    def estimated_prompt_tokens(self) -> int:
+        """A cheap upper-side estimate (4 characters a token) for planning, never for billing."""
+        characters = sum(len(message.text()) for message in self.messages)
+        return characters // 4 + 4 * len(self.messages)
+
+
+class EmbeddingRequest(_Frozen):
+    model: str
+    inputs: list[str] = Field(min_length=1)
+    dimensions: int | None = Field(default=None, ge=1)
+
+
+# --- response ----------------------------------------------------------------------------------
+
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
+
+
+class Usage(_Frozen):
+    """Token counts as the provider reported them, normalised (see the module docstring)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_input_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0  # the part of cache_write_tokens written for one hour
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            cached_input_tokens=self.cached_input_tokens + other.cached_input_tokens,
+            cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
+            cache_write_1h_tokens=self.cache_write_1h_tokens + other.cache_write_1h_tokens,
+        )
+
+
+class ChatResult(_Frozen):
+    text: str = ""
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    finish_reason: FinishReason = "stop"
+    usage: Usage = Field(default_factory=Usage)
+    provider_model: str  # the model name the provider says answered
+    provider_request_id: str | None = None
+
+
+class ToolCallDelta(_Frozen):
+    """A piece of a streamed tool call: `id` and `name` arrive first, `arguments` in pieces."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
+class ChatChunk(_Frozen):
+    """One streamed piece. The last chunk of a stream carries `finish_reason` and/or `usage`."""
+
+    text: str = ""
+    tool_calls: list[ToolCallDelta] = Field(default_factory=list)
+    finish_reason: FinishReason | None = None
+    usage: Usage | None = None
+    provider_model: str | None = None
+
+    def has_content(self) -> bool:
+        """Content is what a caller sees; once it went out, a stream can no longer fail over."""
+        return bool(self.text or self.tool_calls)
+
+
+class EmbeddingResult(_Frozen):
+    vectors: list[list[float]]
+    usage: Usage = Field(default_factory=Usage)
+    provider_model: str
+
+
+# --- what the router tells the caller about a call ----------------------------------------------
+
+
+class Attempt(_Frozen):
+    """One try at one candidate: part of every answer's metadata and of the hard error."""
+
+    model: str  # directory model id
+    provider: str
+    outcome: Literal["ok", "failed", "caller_error"]
+    error_kind: str | None = None  # the exception class name, e.g. "ProviderServerError"
+    status: int | None = None  # the provider's HTTP status, when there was one
+    duration_ms: float = 0.0
+    message: str | None = None  # already free of secrets
+
+
+class Skipped(_Frozen):
+    """A candidate the plan dropped before trying it, and why."""
+
+    model: str
+    reason: str  # e.g. "breaker open", "privacy: local only", "context window 8192 < 20000"
