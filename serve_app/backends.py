@@ -1,0 +1,58 @@
+"""Reaching a model through the graph: a Ray Serve handle per cloud provider and per local model."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from deployments.canonical import (
+    ChatChunk,
+    ChatRequest,
+    ChatResult,
+    EmbeddingRequest,
+    EmbeddingResult,
+)
+from deployments.errors import ProviderUnavailable
+from serve_app.routing.plan import Candidate
+
+
+class HandleBackends:
+    """Local models have a deployment each; cloud models share their provider's proxy."""
+
+    def __init__(self, cloud: Mapping[str, Any], local: Mapping[str, Any]) -> None:
+        self._cloud = dict(cloud)  # provider id -> DeploymentHandle of its CloudProxy
+        self._local = dict(local)  # model id -> DeploymentHandle of its LocalModel
+        self._streaming = {key: h.options(stream=True) for key, h in self._cloud.items()}
+        self._local_streaming = {key: h.options(stream=True) for key, h in self._local.items()}
+
+    def _handle(self, candidate: Candidate, *, stream: bool = False) -> Any:
+        model = candidate.model
+        local = self._local_streaming if stream else self._local
+        cloud = self._streaming if stream else self._cloud
+        handle = local.get(model.id) or cloud.get(model.provider)
+        if handle is None:
+            # A provider without a key, or a local model not deployed here: an outage, so the
+            # chain moves on to the backup.
+            raise ProviderUnavailable(
+                f"{model.id} is not deployed in this app", provider=model.provider, model=model.id
+            )
+        return handle
+
+    def stream(self, candidate: Candidate, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+        return _stream(self, candidate, request)
+
+    async def complete(self, candidate: Candidate, request: ChatRequest) -> ChatResult:
+        result: ChatResult = await self._handle(candidate).complete.remote(request)
+        return result
+
+    async def embed(self, candidate: Candidate, request: EmbeddingRequest) -> EmbeddingResult:
+        result: EmbeddingResult = await self._handle(candidate).embed.remote(request)
+        return result
+
+
+async def _stream(
+    backends: HandleBackends, candidate: Candidate, request: ChatRequest
+) -> AsyncIterator[ChatChunk]:
+    # The handle is looked up inside the generator so a missing deployment fails the attempt.
+    async for chunk in backends._handle(candidate, stream=True).stream.remote(request):
+        yield chunk

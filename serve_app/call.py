@@ -1,0 +1,56 @@
+"""What a caller asks for, independent of how it reached Switchyard (HTTP, a handle, Python)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from deployments.canonical import Attempt, ChatRequest, EmbeddingRequest, Skipped, Usage
+
+
+class CallOptions(BaseModel):
+    """Who is calling and under which rules; the same for all three entry points and HTTP."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tenant: str = "default"
+    agent: str = "default"
+    privacy: Literal["any", "local"] = "any"
+    deadline_s: float | None = Field(default=None, gt=0)  # first token, per attempt
+    request_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+
+
+class ChatCall(BaseModel):
+    """A chat call: `name` is a shortcut or a model id; `request.model` is filled per candidate."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    request: ChatRequest
+    options: CallOptions = Field(default_factory=CallOptions)
+
+
+class EmbeddingCall(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    request: EmbeddingRequest
+    options: CallOptions = Field(default_factory=CallOptions)
+
+
+class Route(BaseModel):
+    """How a call was served: part of every answer (headers and a body field over HTTP)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    request_id: str
+    name: str
+    shortcut: str | None
+    model: str | None = None  # directory id of the model that served
+    provider: str | None = None
+    attempts: list[Attempt] = Field(default_factory=list)
+    skipped: list[Skipped] = Field(default_factory=list)
+    usage: Usage = Field(default_factory=Usage)
+    cost_usd: float = 0.0

@@ -1,0 +1,175 @@
+"""Execute a plan: try each candidate in turn, fail over one hop, report every attempt.
+
+Design §4 steps 3–6. One loop serves both whole answers and streams: a whole answer is a stream of
+one item whose content is all there is. The loop fails over on `FailoverError` (and on the
+downstream replica itself failing) only while nothing with content has gone to the caller; after
+that a failure ends the stream with `StreamInterrupted`, never a quiet end. A `CallerError` returns
+at once. When every candidate failed, `AllCandidatesFailed` lists every attempt.
+
+Every attempt, whatever its end, is handed to `observe` exactly once: that is where the ledger
+record and the breaker outcome come from, so nothing is lost and nothing is counted twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Generic, Literal, TypeVar
+
+from deployments.canonical import Attempt, Usage
+from deployments.errors import (
+    AllCandidatesFailed,
+    CallerError,
+    FailoverError,
+    NoCandidates,
+    ProviderError,
+    ProviderTimeout,
+    ProviderUnavailable,
+    StreamInterrupted,
+    SwitchyardError,
+)
+from serve_app.routing.plan import Candidate, Plan
+
+Item = TypeVar("Item")
+Outcome = Literal["ok", "failed", "caller_error", "interrupted"]
+
+
+@dataclass(frozen=True)
+class AttemptReport:
+    """What one attempt did: enough for a ledger record and a breaker outcome."""
+
+    candidate: Candidate
+    number: int  # 1-based within the request
+    outcome: Outcome
+    usage: Usage
+    ttft_ms: float | None
+    latency_ms: float
+    error: BaseException | None = None
+
+    def as_attempt(self) -> Attempt:
+        error = self.error
+        return Attempt(
+            model=self.candidate.model.id,
+            provider=self.candidate.model.provider,
+            outcome="ok"
+            if self.outcome == "ok"
+            else "caller_error"
+            if self.outcome == "caller_error"
+            else "failed",
+            error_kind=type(error).__name__ if error is not None else None,
+            status=error.status if isinstance(error, ProviderError) else None,
+            duration_ms=round(self.latency_ms, 2),
+            message=str(error) if error is not None else None,
+        )
+
+
+@dataclass(frozen=True)
+class StreamAdapter(Generic[Item]):
+    """How the loop reads the items of one kind of call."""
+
+    open: Callable[[Candidate], AsyncIterator[Item]]
+    has_content: Callable[[Item], bool]
+    usage_of: Callable[[Item], Usage | None]
+
+
+async def execute(
+    plan: Plan,
+    calls: StreamAdapter[Item],
+    *,
+    observe: Callable[[AttemptReport], None],
+    first_item_timeout_s: Callable[[Candidate], float | None] = lambda candidate: None,
+    clock: Callable[[], float] = time.perf_counter,
+) -> AsyncIterator[tuple[Candidate, Item]]:
+    """Yield `(candidate, item)` from the first candidate that serves the plan."""
+    if not plan.candidates:
+        raise NoCandidates(plan.name, skipped=plan.skipped)
+    attempts: list[Attempt] = []
+    for number, candidate in enumerate(plan.candidates, start=1):
+        started = clock()
+        ttft_ms: float | None = None
+        usage = Usage()
+        content_sent = False
+
+        def report(outcome: Outcome, error: BaseException | None = None) -> AttemptReport:
+            attempt = AttemptReport(
+                candidate=candidate,  # noqa: B023 - called within this iteration only
+                number=number,  # noqa: B023
+                outcome=outcome,
+                usage=usage,  # noqa: B023
+                ttft_ms=ttft_ms,  # noqa: B023
+                latency_ms=(clock() - started) * 1000,  # noqa: B023
+                error=error,
+            )
+            observe(attempt)
+            return attempt
+
+        items = calls.open(candidate)
+        try:
+            first = True
+            while True:
+                try:
+                    if first:
+                        item = await asyncio.wait_for(
+                            anext(items), timeout=first_item_timeout_s(candidate)
+                        )
+                        ttft_ms = (clock() - started) * 1000
+                        first = False
+                    else:
+                        item = await anext(items)
+                except StopAsyncIteration:
+                    break
+                except TimeoutError as error:
+                    raise ProviderTimeout(
+                        "no first token within the deadline",
+                        provider=candidate.model.provider,
+                        model=candidate.model.id,
+                    ) from error
+                usage = calls.usage_of(item) or usage
+                content_sent = content_sent or calls.has_content(item)
+                yield candidate, item
+        except CallerError as error:
+            report("caller_error", error)
+            raise
+        except (asyncio.CancelledError, GeneratorExit) as error:
+            # The caller went away: book what was used, then let the cancellation through.
+            report("interrupted", error)
+            raise
+        except Exception as error:
+            failure = _as_failover(error, candidate)
+            if content_sent:
+                report("interrupted", failure)
+                raise StreamInterrupted(
+                    f"{candidate.model.id} failed after the answer began: {failure}",
+                    provider=candidate.model.provider,
+                    model=candidate.model.id,
+                    status=failure.status,
+                ) from error
+            attempts.append(report("failed", failure).as_attempt())
+            continue
+        finally:
+            await _close(items)
+        report("ok")
+        return
+    raise AllCandidatesFailed(plan.name, attempts=attempts, skipped=plan.skipped)
+
+
+def _as_failover(error: Exception, candidate: Candidate) -> FailoverError:
+    """The error as the router sees it: a downstream crash counts as that provider being down."""
+    if isinstance(error, FailoverError):
+        return error
+    if isinstance(error, SwitchyardError):
+        message = str(error)
+    else:
+        message = f"{type(error).__name__}: {error}"
+    return ProviderUnavailable(message, provider=candidate.model.provider, model=candidate.model.id)
+
+
+async def _close(items: AsyncIterator[object]) -> None:
+    closer = getattr(items, "aclose", None)
+    if closer is not None:
+        try:
+            await closer()
+        except Exception:
+            pass
