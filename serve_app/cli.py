@@ -1,0 +1,47 @@
+"""`switchyard`: the command line. A small dispatcher; each command group is its own module.
+
+To add a command group, write `serve_app/commands/<name>_cmd.py` with `register(subparsers)` (it
+adds its subparser and sets `handler`, see `serve_app/commands/__init__.py`) and list its
+`register` in `COMMANDS`. Every command module is imported at start, so none may import Ray, the
+SDKs or FastAPI at its top: import them inside the handler.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from deployments.errors import SwitchyardError
+from serve_app.commands import Subparsers, directory_cmd, route_cmd, serve_cmd
+
+COMMANDS: tuple[Callable[[Subparsers], None], ...] = (
+    directory_cmd.register,
+    route_cmd.register,
+    serve_cmd.register,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="switchyard", description="An LLM routing gateway: name the job, not the model."
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for register in COMMANDS:
+        register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        status: int = args.handler(args)
+    except SwitchyardError as e:
+        # An unknown name or a broken directory: a message for people, not a traceback.
+        print(f"switchyard: {e}", file=sys.stderr)
+        return 1
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
