@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from deployments.canonical import (
@@ -12,7 +13,7 @@ from deployments.canonical import (
     EmbeddingRequest,
     EmbeddingResult,
 )
-from deployments.errors import ProviderUnavailable
+from deployments.errors import ProviderUnavailable, SwitchyardError
 from serve_app.routing.plan import Candidate
 
 
@@ -42,17 +43,37 @@ class HandleBackends:
         return _stream(self, candidate, request)
 
     async def complete(self, candidate: Candidate, request: ChatRequest) -> ChatResult:
-        result: ChatResult = await self._handle(candidate).complete.remote(request)
+        with unwrapped_ray_errors():
+            result: ChatResult = await self._handle(candidate).complete.remote(request)
         return result
 
     async def embed(self, candidate: Candidate, request: EmbeddingRequest) -> EmbeddingResult:
-        result: EmbeddingResult = await self._handle(candidate).embed.remote(request)
+        with unwrapped_ray_errors():
+            result: EmbeddingResult = await self._handle(candidate).embed.remote(request)
         return result
+
+
+@contextmanager
+def unwrapped_ray_errors() -> Iterator[None]:
+    """Re-raise a downstream replica's own Switchyard error as itself.
+
+    Ray wraps an exception raised in a replica in a `RayTaskError` that also subclasses the
+    original class; the router would work with it, but the caller would read
+    "RayTaskError(ProviderServerError)". The original is the wrapper's `cause`.
+    """
+    try:
+        yield
+    except SwitchyardError as error:
+        cause = getattr(error, "cause", None)
+        if isinstance(cause, SwitchyardError) and cause is not error:
+            raise cause from None
+        raise
 
 
 async def _stream(
     backends: HandleBackends, candidate: Candidate, request: ChatRequest
 ) -> AsyncIterator[ChatChunk]:
     # The handle is looked up inside the generator so a missing deployment fails the attempt.
-    async for chunk in backends._handle(candidate, stream=True).stream.remote(request):
-        yield chunk
+    with unwrapped_ray_errors():
+        async for chunk in backends._handle(candidate, stream=True).stream.remote(request):
+            yield chunk

@@ -55,7 +55,7 @@ def plan_call(
     checks = checks or PlanChecks()
     primary = directory.resolve(name)  # raises UnknownModel with suggestions
     shortcut = name if name in directory.shortcuts else None
-    if shortcut is not None and _is_private(directory, shortcut):
+    if shortcut is not None and directory.local_only(shortcut):
         privacy = "local"
 
     candidates: list[Candidate] = []
@@ -73,17 +73,13 @@ def plan_call(
             continue
         seen.add(candidate.model.id)
         reason = _refusal(candidate.model, request, privacy, checks)
+        if reason is None and isinstance(request, EmbeddingRequest):
+            reason = _dimension_refusal(candidate.model, primary)
         if reason is None:
             candidates.append(candidate)
         else:
             skipped.append(Skipped(model=candidate.model.id, reason=reason))
     return Plan(name=name, shortcut=shortcut, candidates=tuple(candidates), skipped=tuple(skipped))
-
-
-def _is_private(directory: Directory, shortcut: str) -> bool:
-    """A shortcut whose policy asks for local models keeps the whole call local."""
-    select = directory.shortcuts[shortcut].select
-    return select is not None and select.privacy == "local"
 
 
 def _refusal(
@@ -105,6 +101,16 @@ def _refusal(
     if not checks.provider_available(model.provider):
         return f"provider {model.provider}: breaker open"
     return checks.budget_refusal(model)
+
+
+def _dimension_refusal(model: ModelProfile, primary: ModelProfile) -> str | None:
+    """Vectors of another size would not match the caller's index: no failover across sizes."""
+    if model.embedding_dimensions != primary.embedding_dimensions:
+        return (
+            f"embeds in {model.embedding_dimensions} dimensions, "
+            f"not the {primary.embedding_dimensions} of {primary.id}"
+        )
+    return None
 
 
 def _feature_refusal(model: ModelProfile, request: ChatRequest) -> str | None:

@@ -1,0 +1,150 @@
+"""The app builder: validated arguments in, the bound Ray Serve application out.
+
+One function serves Python (`build_app(AppArgs(...))`), `serve run`/`serve deploy` configs
+(`import_path: serve_app.app:app_builder`, whose `args` are validated into `AppArgs`) and the CLI.
+Deployment options (replicas, CPUs, concurrency, autoscaling) come from these arguments, never from
+decorators, so the deployment classes stay plain and testable.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from ray import serve
+from ray.serve.deployment import Application, Deployment
+
+from deployments.cloud.proxy import CloudProxy
+from directory.loader import load_directory
+from directory.schema import Directory, ModelProfile
+from serve_app.ingress import Ingress
+
+APP_NAME = "switchyard"
+INGRESS_NAME = "ingress"
+
+
+class DeploymentSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    num_replicas: int | Literal["auto"] = 1
+    num_cpus: float = Field(default=0.1, ge=0)  # I/O-bound: many fit on a core
+    max_ongoing_requests: int = Field(default=512, ge=1)
+    autoscaling_config: dict[str, Any] | None = None
+
+    def options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {
+            "ray_actor_options": {"num_cpus": self.num_cpus},
+            "max_ongoing_requests": self.max_ongoing_requests,
+        }
+        if self.autoscaling_config is not None:
+            options["autoscaling_config"] = self.autoscaling_config
+        else:
+            options["num_replicas"] = self.num_replicas
+        return options
+
+
+class LocalModelOverride(BaseModel):
+    """Serve a local model from other weights (the tiny CPU model in development)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    weights: str
+    label: str | None = None  # said in every answer, e.g. "random weights: gibberish"
+    engine: dict[str, Any] = Field(default_factory=dict)
+
+
+class AppArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    directory_path: str | None = None  # None: the shipped directory
+    # Cloud providers to proxy. None: every cloud provider whose API key is set (all of them
+    # when `sandbox_urls` is given).
+    providers: list[str] | None = None
+    # Sandbox mode: adapter kind -> base URL of the sandbox that speaks its protocol.
+    sandbox_urls: dict[str, str] | None = None
+    ledger_path: str = "~/.switchyard/ledger.sqlite"
+    local_models: list[str] = Field(default_factory=list)  # local model ids to deploy
+    local_overrides: dict[str, LocalModelOverride] = Field(default_factory=dict)
+    ingress: DeploymentSettings = Field(default_factory=lambda: DeploymentSettings(num_replicas=1))
+    cloud_proxy: DeploymentSettings = Field(default_factory=DeploymentSettings)
+    namespace: str = "switchyard"
+    health_sync_s: float = Field(default=0.1, gt=0)
+    ledger_flush_s: float = Field(default=0.2, gt=0)
+
+
+def _deployment(cls: type, name: str, options: dict[str, Any]) -> Deployment:
+    """`serve.deployment` applied here, not as a decorator, so the classes stay plain."""
+    # mypy picks the decorator-factory overload of serve.deployment for a bare class.
+    deployment: Deployment = serve.deployment(cls)  # type: ignore[assignment]
+    return deployment.options(name=name, **options)
+
+
+SANDBOX_KEY = "sandbox-key-not-a-secret"  # the sandbox providers accept any key
+
+
+def cloud_providers_in_use(directory: Directory, args: AppArgs) -> tuple[list[str], list[str]]:
+    """(providers to proxy, providers skipped for want of an API key)."""
+    cloud = [p for p in directory.providers.values() if p.adapter != "vllm"]
+    if args.providers is not None:
+        cloud = [p for p in cloud if p.id in args.providers]
+    if args.sandbox_urls is not None:
+        return [p.id for p in cloud], []
+    with_key = [p.id for p in cloud if p.api_key_env and os.environ.get(p.api_key_env)]
+    return with_key, [p.id for p in cloud if p.id not in with_key]
+
+
+def _cloud_proxy(directory: Directory, provider_id: str, args: AppArgs) -> Application:
+    provider = directory.providers[provider_id]
+    base_url, api_key = provider.base_url, None
+    if args.sandbox_urls is not None:
+        base_url, api_key = args.sandbox_urls[provider.adapter], SANDBOX_KEY
+    deployment = _deployment(CloudProxy, f"cloud-{provider_id}", args.cloud_proxy.options())
+    return deployment.bind(
+        provider_id=provider_id,
+        adapter_kind=provider.adapter,
+        base_url=base_url,
+        api_key_env=provider.api_key_env,
+        timeouts=provider.timeouts.model_dump(),
+        api_key=api_key,
+    )
+
+
+def _local_model(model: ModelProfile, args: AppArgs) -> Application:
+    # Imported here: the local-model code is optional (the vLLM extra).
+    from deployments.local.model import LocalModel
+    from deployments.local.options import local_deployment_options
+
+    assert model.serving is not None  # the directory's checks guarantee it for local models
+    override = args.local_overrides.get(model.id)
+    options = local_deployment_options(model.serving, on_cpu=override is not None)
+    name = f"local-{model.id.split('/', 1)[1]}"
+    return _deployment(LocalModel, name, options).bind(
+        model_id=model.id,
+        weights=override.weights if override else model.serving.weights,
+        kind=model.kind,
+        engine_options=override.engine if override else {},
+        label=override.label if override else None,
+    )
+
+
+def build_app(args: AppArgs) -> Application:
+    directory = load_directory(args.directory_path)
+    proxied, _skipped = cloud_providers_in_use(directory, args)
+    cloud = {pid: _cloud_proxy(directory, pid, args) for pid in proxied}
+    local = {mid: _local_model(directory.models[mid], args) for mid in args.local_models}
+    runtime = {
+        "namespace": args.namespace,
+        "ledger_path": str(Path(args.ledger_path).expanduser()),
+        "directory_path": args.directory_path,
+        "health_sync_s": args.health_sync_s,
+        "ledger_flush_s": args.ledger_flush_s,
+    }
+    options = {"user_config": {"directory": directory.to_dict()}, **args.ingress.options()}
+    return _deployment(Ingress, INGRESS_NAME, options).bind(cloud, local, runtime)
+
+
+def app_builder(args: dict[str, Any]) -> Application:
+    """For `serve run` / `serve deploy`: `import_path: serve_app.app:app_builder`."""
+    return build_app(AppArgs.model_validate(args))

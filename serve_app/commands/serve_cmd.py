@@ -1,0 +1,85 @@
+"""`switchyard serve` (real providers) and `switchyard demo` (sandbox providers, offline)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from serve_app.commands import Subparsers
+
+
+def register(subparsers: Subparsers) -> None:
+    serve = subparsers.add_parser(
+        "serve", help="run Switchyard on a local Ray cluster against the real providers"
+    )
+    _common(serve)
+    serve.set_defaults(handler=_serve)
+
+    demo = subparsers.add_parser(
+        "demo", help="run Switchyard offline against the sandbox providers and show a few calls"
+    )
+    _common(demo)
+    demo.add_argument(
+        "--keep-running", action="store_true", help="leave the app up and print its URL"
+    )
+    demo.set_defaults(handler=_demo)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", type=int, default=8000, help="HTTP port on 127.0.0.1")
+    parser.add_argument("--directory", default=None, help="a directory folder (default: shipped)")
+    parser.add_argument(
+        "--ledger", default="~/.switchyard/ledger.sqlite", help="the SQLite ledger file"
+    )
+    parser.add_argument(
+        "--local-models",
+        default="",
+        help="comma-separated local model ids to deploy with vLLM (needs the vLLM extra)",
+    )
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from ray import serve
+
+    from directory.loader import load_directory
+    from serve_app.app import APP_NAME, AppArgs, build_app, cloud_providers_in_use
+    from serve_app.local_cluster import start_local_cluster
+
+    app_args = AppArgs(
+        directory_path=args.directory,
+        ledger_path=args.ledger,
+        local_models=[m for m in args.local_models.split(",") if m],
+    )
+    proxied, skipped = cloud_providers_in_use(load_directory(args.directory), app_args)
+    for provider in skipped:
+        # Reported, not crashed on: that provider's models fail over to their backups.
+        print(f"switchyard: no API key for {provider}; its models are skipped", file=sys.stderr)
+    if not proxied and not app_args.local_models:
+        print("switchyard: no provider has an API key set; try `switchyard demo`", file=sys.stderr)
+        return 1
+    url = start_local_cluster(http_port=args.port)
+    serve.run(build_app(app_args), name=APP_NAME, route_prefix="/")
+    print(f"Switchyard is serving {', '.join(proxied)} at {url}/v1 (Ctrl-C to stop)")
+    _wait_forever()
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from serve_app.demo import run_demo
+
+    return run_demo(
+        port=args.port,
+        directory_path=args.directory,
+        ledger_path=None if args.ledger == "~/.switchyard/ledger.sqlite" else args.ledger,
+        keep_running=args.keep_running,
+    )
+
+
+def _wait_forever() -> None:
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        os._exit(0)

@@ -1,0 +1,164 @@
+"""`switchyard demo`: the whole graph, offline, against the sandbox providers.
+
+It starts the sandbox providers (loopback servers that speak the real provider protocols), a local
+Ray cluster and the Switchyard app, sends a handful of calls through shortcuts — one of them with
+its primary model scripted to fail, to show failover — and prints what served each call, what it
+cost, and the spend by tenant from the ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from directory.loader import load_directory
+from directory.schema import Directory
+from serve_app.commands._table import table
+
+if TYPE_CHECKING:
+    from deployments.sandbox.server import SandboxSet
+
+SANDBOX_BANNER = "SANDBOX providers: every answer below is generated locally; no cloud was called."
+
+
+@dataclass(frozen=True)
+class DemoCall:
+    shortcut: str
+    prompt: str
+    tenant: str
+    agent: str
+    stream: bool = False
+    fail_primary: bool = False
+
+
+CALLS = (
+    DemoCall("smart", "Plan a three-step migration to a new database.", "acme", "planner"),
+    DemoCall("fast", "Say hello to a new customer.", "acme", "support-bot"),
+    DemoCall("cheap", "Classify: 'my invoice is wrong'.", "globex", "triage"),
+    DemoCall("code", "Write a function that reverses a list.", "globex", "coder", stream=True),
+    DemoCall("smart", "Same plan, with the primary down.", "acme", "planner", fail_primary=True),
+)
+
+
+def run_demo(
+    *,
+    port: int = 8000,
+    directory_path: str | None = None,
+    ledger_path: str | None = None,
+    keep_running: bool = False,
+) -> int:
+    from ray import serve
+
+    from deployments.sandbox.server import start_sandboxes
+    from serve_app.app import APP_NAME, AppArgs, build_app
+    from serve_app.local_cluster import start_local_cluster, stop_local_cluster
+
+    directory = load_directory(directory_path)
+    ledger = ledger_path or str(Path(tempfile.mkdtemp(prefix="switchyard-demo-")) / "ledger.sqlite")
+    with start_sandboxes() as sandboxes:
+        print(SANDBOX_BANNER)
+        url = start_local_cluster(http_port=port)
+        try:
+            app_args = AppArgs(
+                directory_path=directory_path,
+                sandbox_urls={
+                    kind: sandboxes.url(kind)
+                    for kind in ("openai", "openai-compatible", "anthropic", "google")
+                },
+                ledger_path=ledger,
+            )
+            serve.run(build_app(app_args), name=APP_NAME, route_prefix="/")
+            rows = asyncio.run(_run_calls(directory, sandboxes))
+            print()
+            print(
+                table(
+                    ["shortcut", "served by", "attempts", "tokens in/out", "cost USD", "ms"],
+                    rows,
+                    right={2, 3, 4, 5},
+                )
+            )
+            print()
+            print("Spend by tenant (from the ledger, SQLite at " + ledger + "):")
+            print(_spend_table(url, expected_records=sum(1 + c.fail_primary for c in CALLS)))
+            if keep_running:
+                print(f"\nSwitchyard is up at {url}/v1 (sandbox providers). Ctrl-C to stop.")
+                while True:
+                    time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            stop_local_cluster()
+    return 0
+
+
+async def _run_calls(directory: Directory, sandboxes: SandboxSet) -> list[list[str]]:
+    import serve_app
+
+    rows: list[list[str]] = []
+    for call in CALLS:
+        if call.fail_primary:
+            primary = directory.resolve(call.shortcut)
+            adapter = directory.providers[primary.provider].adapter
+            sandboxes.script(adapter, primary.provider_model, fault="http_500", times=1)
+        messages = [{"role": "user", "content": call.prompt}]
+        started = time.perf_counter()
+        options = {"tenant": call.tenant, "agent": call.agent, "max_tokens": 64}
+        if call.stream:
+            chunks = serve_app.stream(call.shortcut, messages, **options)
+            text = "".join([chunk.text async for chunk in chunks])
+            route = chunks.route
+        else:
+            answer = await serve_app.acomplete(call.shortcut, messages, **options)
+            text, route = answer.text, answer.route
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        assert route is not None and text
+        attempts = " → ".join(
+            f"{a.model.split('/')[1]} {'ok' if a.outcome == 'ok' else a.error_kind}"
+            for a in route.attempts
+        )
+        label = call.shortcut + (" (stream)" if call.stream else "")
+        rows.append(
+            [
+                label,
+                route.model or "",
+                attempts,
+                f"{route.usage.input_tokens}/{route.usage.output_tokens}",
+                f"{route.cost_usd:.6f}",
+                f"{elapsed_ms:.0f}",
+            ]
+        )
+    return rows
+
+
+def _spend_table(url: str, *, expected_records: int) -> str:
+    # The ledger is written in the background; wait until every attempt has landed.
+    deadline = time.monotonic() + 15
+    rows: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        response = httpx.get(f"{url}/v1/spend", params={"group_by": "tenant"})
+        response.raise_for_status()
+        rows = response.json()["data"]
+        if sum(int(str(row.get("attempts", 0))) for row in rows) >= expected_records:
+            break
+        time.sleep(0.2)
+    return table(
+        ["tenant", "requests", "failed", "tokens in", "tokens out", "cost USD"],
+        [
+            [
+                str(row["group"].get("tenant")),
+                str(row.get("requests")),
+                str(row.get("failed")),
+                str(row.get("input_tokens")),
+                str(row.get("output_tokens")),
+                f"{row['cost_usd']:.6f}",
+            ]
+            for row in rows
+        ],
+        right={1, 2, 3, 4, 5},
+    )

@@ -1,0 +1,88 @@
+"""What an Ingress replica keeps beside its gateway: the breaker view and the ledger outbox.
+
+Both talk to their cluster-wide actor (ProviderHealth, CostLedger) only from background tasks, so
+the request path never waits on an actor. The actors are created on first use by whichever
+replica comes first (`get_if_exists`), detached and self-restarting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import asdict
+from typing import Any
+
+from deployments.health.actor import ProviderHealth
+from deployments.health.client import HealthClient
+from deployments.ledger.actor import CostLedger
+from deployments.ledger.client import LedgerClient
+from deployments.named_actor import NamedActor, create_named_actor
+from directory.schema import Directory
+
+HEALTH_ACTOR = "switchyard-provider-health"
+LEDGER_ACTOR = "switchyard-cost-ledger"
+
+
+def breaker_settings(directory: Directory) -> dict[str, tuple[int, float]]:
+    return {
+        pid: (provider.breaker.failure_threshold, provider.breaker.cooldown_s)
+        for pid, provider in directory.providers.items()
+    }
+
+
+class ReplicaRuntime:
+    def __init__(
+        self,
+        *,
+        namespace: str,
+        ledger_path: str,
+        directory_path: str | None = None,
+        health_sync_s: float = 0.1,
+        ledger_flush_s: float = 0.2,
+    ) -> None:
+        del directory_path  # the directory comes with user_config; kept for the builder's args
+        # Creating an actor returns at once; Ray starts it in the background.
+        create_named_actor(ProviderHealth, name=HEALTH_ACTOR, namespace=namespace)
+        create_named_actor(CostLedger, ledger_path, name=LEDGER_ACTOR, namespace=namespace)
+        self.health = HealthClient.for_actor(
+            f"ingress-{uuid.uuid4().hex[:8]}", name=HEALTH_ACTOR, namespace=namespace
+        )
+        self.ledger = LedgerClient.for_actor(name=LEDGER_ACTOR, namespace=namespace)
+        self._ledger_actor = NamedActor(LEDGER_ACTOR, namespace)
+        self._health_sync_s = health_sync_s
+        self._ledger_flush_s = ledger_flush_s
+        self._started = False
+
+    def ensure_started(self) -> None:
+        """Start the background tasks on the replica's event loop, once (cheap to call)."""
+        if not self._started:
+            self._started = True
+            self.health.start(self._health_sync_s)
+            self.ledger.start()
+
+    def configure_breakers(self, directory: Directory) -> None:
+        self.health.configure(breaker_settings(directory))
+
+    def provider_states(self, directory: Directory) -> list[dict[str, Any]]:
+        states = self.health.states()
+        return [
+            {"id": pid, "adapter": provider.adapter, **_plain(states.get(pid))}
+            for pid, provider in directory.providers.items()
+        ]
+
+    async def spend(self, group_by: list[str], filters: dict[str, str]) -> list[dict[str, Any]]:
+        rows = await self._ledger_actor.call("spend", group_by, filters)
+        return [_plain(row) for row in rows]
+
+    async def close(self) -> None:
+        await asyncio.gather(self.ledger.aclose(), self.health.aclose())
+
+
+def _plain(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {"state": "closed", "consecutive_failures": 0}
+    if hasattr(value, "model_dump"):
+        return dict(value.model_dump(mode="json"))
+    if hasattr(value, "__dataclass_fields__"):
+        return asdict(value)
+    return dict(value)
