@@ -1,0 +1,37 @@
+"""Circuit breakers for the providers (design §5).
+
+- `Breaker`: one provider's state machine, pure, with an injected clock.
+- `ProviderHealth`: the cluster-wide truth; the app builder makes it one named Ray actor.
+- `HealthClient`: inside each Ingress replica. Per candidate, the planner asks
+  `is_available(provider)`; when that is False it may ask `try_acquire_probe(provider)` (True: send
+  this request as the half-open provider's one probe). After every attempt the Ingress calls
+  `record(provider, ok, error)`. `start()` runs the background sync with the actor.
+"""
+
+from deployments.health.actor import ProviderHealth
+from deployments.health.breaker import (
+    NEUTRAL_ERRORS,
+    Breaker,
+    BreakerSettings,
+    BreakerView,
+    State,
+    error_kind,
+    settings_for,
+)
+from deployments.health.client import HealthClient, ProviderStatus
+from deployments.health.messages import HealthSnapshot, Outcome
+
+__all__ = [
+    "NEUTRAL_ERRORS",
+    "Breaker",
+    "BreakerSettings",
+    "BreakerView",
+    "HealthClient",
+    "HealthSnapshot",
+    "Outcome",
+    "ProviderHealth",
+    "ProviderStatus",
+    "State",
+    "error_kind",
+    "settings_for",
+]

@@ -1,0 +1,89 @@
+"""The usage record: one per attempt (design §4, step 7), keyed by (request_id, attempt)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from deployments.canonical import Usage
+from deployments.ledger.cost import Prices, cost_usd, price_version
+
+RecordOutcome = Literal["ok", "failed", "caller_error", "interrupted"]
+
+
+class UsageRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    request_id: str = Field(min_length=1)
+    attempt: int = Field(ge=0)  # the attempt's number within the request
+    ts: AwareDatetime  # when the attempt ended; stored in UTC
+    tenant: str
+    agent: str
+    shortcut: str | None = None  # None when the caller named a model id
+    model: str  # directory model id
+    provider: str
+    input_tokens: int = Field(default=0, ge=0)  # all prompt tokens, cache parts included
+    output_tokens: int = Field(default=0, ge=0)
+    cached_input_tokens: int = Field(default=0, ge=0)
+    cache_write_tokens: int = Field(default=0, ge=0)
+    cache_write_1h_tokens: int = Field(default=0, ge=0)
+    cost_usd: float = Field(ge=0)
+    price_version: str  # cost.price_version of the prices used: history never gets repriced
+    ttft_ms: float | None = Field(default=None, ge=0)  # streams and chat; None when no token came
+    latency_ms: float = Field(ge=0)
+    outcome: RecordOutcome
+    error_kind: str | None = None
+
+    @field_validator("ts")
+    @classmethod
+    def _utc(cls, ts: datetime) -> datetime:
+        return ts.astimezone(UTC)
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.request_id, self.attempt)
+
+    @classmethod
+    def priced(
+        cls,
+        *,
+        usage: Usage,
+        pricing: Prices,
+        request_id: str,
+        attempt: int,
+        tenant: str,
+        agent: str,
+        shortcut: str | None,
+        model: str,
+        provider: str,
+        latency_ms: float,
+        outcome: RecordOutcome,
+        ttft_ms: float | None = None,
+        error_kind: str | None = None,
+        ts: datetime | None = None,
+    ) -> UsageRecord:
+        """The record of an attempt, costed from the usage the provider reported (a failed
+        attempt books whatever usage it had; usually none)."""
+        return cls(
+            request_id=request_id,
+            attempt=attempt,
+            ts=ts or datetime.now(UTC),
+            tenant=tenant,
+            agent=agent,
+            shortcut=shortcut,
+            model=model,
+            provider=provider,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cached_input_tokens=usage.cached_input_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+            cache_write_1h_tokens=usage.cache_write_1h_tokens,
+            cost_usd=cost_usd(usage, pricing),
+            price_version=price_version(pricing),
+            ttft_ms=ttft_ms,
+            latency_ms=latency_ms,
+            outcome=outcome,
+            error_kind=error_kind,
+        )

@@ -1,0 +1,239 @@
+"""Where usage records live: a small interface, and SQLite as the embedded default (design §6).
+
+A cluster that wants a server database implements `LedgerStore`; nothing else changes. The
+SQLite store keeps records on disk, so the CostLedger actor's memory does not grow with them
+(SQLite's page cache is bounded), and writes each batch in one transaction with `INSERT OR IGNORE`
+on the (request_id, attempt) primary key, so a batch sent twice is booked once.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from deployments.ledger.records import UsageRecord
+
+GROUP_KEYS = ("model", "provider", "shortcut", "agent", "tenant", "day")
+# Filters: any group key (equality; None matches a missing shortcut), and an inclusive day range.
+FILTER_KEYS = (*GROUP_KEYS, "since", "until")
+FAILED_OUTCOMES = ("failed", "interrupted")  # a caller's own error is not the gateway failing
+
+Filters = Mapping[str, str | None]
+
+
+class SpendRow(BaseModel):
+    """Totals for one group (or for everything, when grouped by nothing)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    group: dict[str, str | None]
+    requests: int  # distinct request ids
+    attempts: int  # records
+    input_tokens: int
+    output_tokens: int
+    cached_input_tokens: int
+    cache_write_tokens: int
+    cost_usd: float
+    failed: int  # attempts that failed or were interrupted
+
+
+class LedgerStore(Protocol):
+    def write_batch(self, records: Sequence[UsageRecord]) -> int:
+        """Store the records; return how many were new. Idempotent per (request_id, attempt)."""
+        ...
+
+    def spend(self, group_by: Sequence[str] = (), filters: Filters | None = None) -> list[SpendRow]:
+        """Totals grouped by any of GROUP_KEYS, costliest group first."""
+        ...
+
+    def count(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+def check_query(group_by: Sequence[str], filters: Filters) -> None:
+    """Reject unknown keys with a clear message (they also never reach SQL text unchecked)."""
+    for key in group_by:
+        if key not in GROUP_KEYS:
+            raise ValueError(f"cannot group spend by {key!r}; choose from {', '.join(GROUP_KEYS)}")
+    for key in filters:
+        if key not in FILTER_KEYS:
+            raise ValueError(
+                f"cannot filter spend by {key!r}; choose from {', '.join(FILTER_KEYS)}"
+            )
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS usage (
+    request_id TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    ts TEXT NOT NULL,
+    day TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    agent TEXT NOT NULL,
+    shortcut TEXT,
+    model TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    input_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    cached_input_tokens INTEGER NOT NULL,
+    cache_write_tokens INTEGER NOT NULL,
+    cache_write_1h_tokens INTEGER NOT NULL,
+    cost_usd REAL NOT NULL,
+    price_version TEXT NOT NULL,
+    ttft_ms REAL,
+    latency_ms REAL NOT NULL,
+    outcome TEXT NOT NULL,
+    error_kind TEXT,
+    PRIMARY KEY (request_id, attempt)
+);
+CREATE INDEX IF NOT EXISTS usage_day ON usage (day);
+CREATE INDEX IF NOT EXISTS usage_tenant_day ON usage (tenant, day);
+"""
+
+_COLUMNS = (
+    "request_id",
+    "attempt",
+    "ts",
+    "day",
+    "tenant",
+    "agent",
+    "shortcut",
+    "model",
+    "provider",
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
+    "cost_usd",
+    "price_version",
+    "ttft_ms",
+    "latency_ms",
+    "outcome",
+    "error_kind",
+)
+_INSERT = (
+    f"INSERT OR IGNORE INTO usage ({', '.join(_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in _COLUMNS)})"
+)
+
+_Row = tuple[str | int | float | None, ...]
+
+
+def _row(record: UsageRecord) -> _Row:
+    return (
+        record.request_id,
+        record.attempt,
+        record.ts.isoformat(),
+        record.ts.date().isoformat(),  # UTC day: ts is UTC
+        record.tenant,
+        record.agent,
+        record.shortcut,
+        record.model,
+        record.provider,
+        record.input_tokens,
+        record.output_tokens,
+        record.cached_input_tokens,
+        record.cache_write_tokens,
+        record.cache_write_1h_tokens,
+        record.cost_usd,
+        record.price_version,
+        record.ttft_ms,
+        record.latency_ms,
+        record.outcome,
+        record.error_kind,
+    )
+
+
+class SQLiteLedgerStore:
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        # Autocommit mode, so that transactions are exactly the BEGIN/COMMIT written below.
+        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._lock = threading.Lock()  # one connection; the actor may call from a thread pool
+        self.journal_mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        # NORMAL under WAL: a committed batch survives the process being killed (only an OS crash
+        # can lose the last commits), at a fraction of FULL's fsyncs.
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("PRAGMA busy_timeout=5000")  # a CLI reading the file meanwhile
+        self._conn.executescript(_SCHEMA)
+
+    def write_batch(self, records: Sequence[UsageRecord]) -> int:
+        rows = [_row(record) for record in records]
+        if not rows:
+            return 0
+        with self._lock:
+            before = self._conn.total_changes
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.executemany(_INSERT, rows)
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+            return self._conn.total_changes - before
+
+    def spend(self, group_by: Sequence[str] = (), filters: Filters | None = None) -> list[SpendRow]:
+        filters = dict(filters or {})
+        check_query(group_by, filters)
+        where: list[str] = []
+        params: list[str] = []
+        for key, value in filters.items():
+            if key == "since":
+                where.append("day >= ?")
+            elif key == "until":
+                where.append("day <= ?")
+            elif value is None:
+                where.append(f"{key} IS NULL")
+                continue
+            else:
+                where.append(f"{key} = ?")
+            params.append(str(value))
+        groups = list(dict.fromkeys(group_by))  # keys are checked against GROUP_KEYS above
+        n = len(groups)
+        failed = ", ".join(f"'{outcome}'" for outcome in FAILED_OUTCOMES)
+        sql = (
+            f"SELECT {''.join(g + ', ' for g in groups)}"
+            "COUNT(DISTINCT request_id), COUNT(*), "
+            "COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0), "
+            "COALESCE(SUM(cached_input_tokens), 0), COALESCE(SUM(cache_write_tokens), 0), "
+            f"COALESCE(SUM(cost_usd), 0.0), COALESCE(SUM(outcome IN ({failed})), 0) "
+            "FROM usage"
+        )
+        if where:
+            sql += f" WHERE {' AND '.join(where)}"
+        if groups:
+            # Costliest first (column n + 7 is the cost), then by the groups for a stable order.
+            sql += f" GROUP BY {', '.join(groups)} ORDER BY {n + 7} DESC, {', '.join(groups)}"
+        with self._lock:
+            result = self._conn.execute(sql, params).fetchall()
+        return [
+            SpendRow(
+                group=dict(zip(groups, row[:n], strict=True)),
+                requests=row[n],
+                attempts=row[n + 1],
+                input_tokens=row[n + 2],
+                output_tokens=row[n + 3],
+                cached_input_tokens=row[n + 4],
+                cache_write_tokens=row[n + 5],
+                cost_usd=row[n + 6],
+                failed=row[n + 7],
+            )
+            for row in result
+        ]
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._conn.execute("SELECT COUNT(*) FROM usage").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
