@@ -1,0 +1,124 @@
+"""The session's Switchyard: the real graph on the session's Ray cluster, against the sandboxes.
+
+Deployed the way an operator deploys it — a Serve config through the dashboard's REST API, as
+`serve deploy` does — so the hot-reload test can redeploy it. The directory is the shipped one
+with test breaker settings: `mistral` keeps the production threshold (3 failures) with a short
+cooldown for the breaker test; every other provider gets a threshold no test reaches, so that
+failover tests cannot open a breaker another test relies on.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from deployments.sandbox.server import SandboxSet, start_sandboxes
+from directory.loader import SHIPPED, load_directory
+from directory.schema import Directory
+from serve_app.app import AppArgs
+from serve_app.deploy import deploy, serve_config
+from tests.conftest import free_port
+
+BREAKER_PROVIDER = "mistral"
+BREAKER_COOLDOWN_S = 2.0
+SANDBOX_KINDS = ("openai", "openai-compatible", "anthropic", "google")
+
+
+@dataclass(frozen=True)
+class Switchyard:
+    url: str  # Serve's HTTP proxy, e.g. http://127.0.0.1:PORT
+    dashboard_url: str
+    app_args: AppArgs
+    directory: Directory
+    directory_path: Path
+    ledger_path: Path
+    http_port: int
+    sandboxes: SandboxSet
+
+    def sandbox_kind(self, model_id: str) -> str:
+        return self.directory.providers[self.directory.models[model_id].provider].adapter
+
+    def script(self, model_id: str, **fields: Any) -> None:
+        """Script the sandbox that serves `model_id` (by its provider's model name)."""
+        model = self.directory.models[model_id]
+        self.sandboxes.script(self.sandbox_kind(model_id), model.provider_model, **fields)
+
+    def requests_received(self, model_id: str) -> int:
+        model = self.directory.models[model_id]
+        stats = self.sandboxes.stats(self.sandbox_kind(model_id))
+        return int(stats["requests"].get(model.provider_model, 0))
+
+
+def write_test_directory(folder: Path) -> Path:
+    for name in ("models.yaml", "shortcuts.yaml"):
+        shutil.copy(SHIPPED / name, folder / name)
+    providers = yaml.safe_load((SHIPPED / "providers.yaml").read_text())
+    for provider in providers["providers"]:
+        if provider["id"] == BREAKER_PROVIDER:
+            provider["breaker"] = {"failure_threshold": 3, "cooldown_s": BREAKER_COOLDOWN_S}
+        else:
+            provider["breaker"] = {"failure_threshold": 10_000, "cooldown_s": 1}
+    (folder / "providers.yaml").write_text(yaml.safe_dump(providers, sort_keys=False))
+    return folder
+
+
+def wait_until_serving(url: str, timeout_s: float = 300) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"Switchyard did not come up at {url}")
+
+
+@pytest.fixture(scope="session")
+def switchyard(ray_cluster: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Switchyard]:
+    folder = write_test_directory(tmp_path_factory.mktemp("directory"))
+    ledger_path = tmp_path_factory.mktemp("ledger") / "ledger.sqlite"
+    http_port = free_port()
+    with start_sandboxes() as sandboxes:
+        app_args = AppArgs(
+            directory_path=str(folder),
+            sandbox_urls={kind: sandboxes.url(kind) for kind in SANDBOX_KINDS},
+            ledger_path=str(ledger_path),
+            ingress={"num_replicas": 2, "num_cpus": 0.1},
+            cloud_proxy={"num_replicas": 1, "num_cpus": 0.05},
+            health_sync_s=0.05,
+            ledger_flush_s=0.1,
+        )
+        directory = load_directory(folder)
+        deploy(serve_config(app_args, directory, http_port=http_port), ray_cluster)
+        url = f"http://127.0.0.1:{http_port}"
+        wait_until_serving(url)
+        yield Switchyard(
+            url=url,
+            dashboard_url=ray_cluster,
+            app_args=app_args,
+            directory=directory,
+            directory_path=folder,
+            ledger_path=ledger_path,
+            http_port=http_port,
+            sandboxes=sandboxes,
+        )
+        from ray import serve
+
+        serve.shutdown()  # type: ignore[no-untyped-call]
+
+
+@pytest.fixture
+def sandbox_reset(switchyard: Switchyard) -> Iterator[Switchyard]:
+    """The session's Switchyard with every sandbox script and counter cleared around the test."""
+    switchyard.sandboxes.reset()
+    yield switchyard
+    switchyard.sandboxes.reset()

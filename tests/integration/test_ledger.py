@@ -1,0 +1,114 @@
+"""Every attempt is booked in SQLite, with the right cost, even across a ledger crash (§6)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+import uuid
+
+import httpx
+import pytest
+import ray
+
+from deployments.canonical import Usage
+from deployments.ledger.cost import cost_usd
+from serve_app.runtime import LEDGER_ACTOR
+from tests.integration.conftest import Switchyard
+
+pytestmark = pytest.mark.ray
+
+
+def ledger_rows(switchyard: Switchyard, tenant: str) -> list[sqlite3.Row]:
+    with sqlite3.connect(switchyard.ledger_path) as db:
+        db.row_factory = sqlite3.Row
+        return db.execute("SELECT * FROM usage WHERE tenant = ?", (tenant,)).fetchall()
+
+
+def wait_for_rows(switchyard: Switchyard, tenant: str, count: int) -> list[sqlite3.Row]:
+    deadline = time.monotonic() + 60
+    rows = ledger_rows(switchyard, tenant)
+    while len(rows) < count and time.monotonic() < deadline:
+        time.sleep(0.2)
+        rows = ledger_rows(switchyard, tenant)
+    return rows
+
+
+async def send(
+    client: httpx.AsyncClient, switchyard: Switchyard, tenant: str, agent: str, model: str
+) -> dict[str, object]:
+    response = await client.post(
+        f"{switchyard.url}/v1/chat/completions",
+        json={
+            "model": model,
+            "messages": [{"role": "user", "content": f"request for {agent}"}],
+            "switchyard": {"tenant": tenant, "agent": agent},
+        },
+    )
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def test_each_attempt_is_booked_with_the_directory_price(sandbox_reset: Switchyard) -> None:
+    tenant = f"priced-{uuid.uuid4().hex[:6]}"
+    primary, backup, _ = sandbox_reset.directory.chain("smart")
+    sandbox_reset.script(primary.id, fault="http_500", times=1)
+
+    async def run() -> dict[str, object]:
+        async with httpx.AsyncClient(timeout=60) as client:
+            return await send(client, sandbox_reset, tenant, "writer", "smart")
+
+    body = asyncio.run(run())
+    rows = wait_for_rows(sandbox_reset, tenant, 2)
+    assert [(r["attempt"], r["model"], r["outcome"]) for r in rows] == [
+        (1, primary.id, "failed"),
+        (2, backup.id, "ok"),
+    ]
+    usage = body["usage"]
+    expected = cost_usd(
+        Usage(input_tokens=usage["prompt_tokens"], output_tokens=usage["completion_tokens"]),  # type: ignore[index]
+        backup.pricing,
+    )
+    assert rows[1]["cost_usd"] == pytest.approx(expected, rel=1e-9)
+    assert rows[1]["cost_usd"] > 0
+    assert rows[0]["cost_usd"] == 0
+    assert rows[1]["shortcut"] == "smart"
+
+
+def test_killing_the_ledger_mid_traffic_loses_nothing_and_counts_nothing_twice(
+    switchyard: Switchyard,
+) -> None:
+    tenant = f"crash-{uuid.uuid4().hex[:6]}"
+    agents = ("alpha-bot", "beta-bot")
+    total = 200
+
+    async def run() -> list[dict[str, object]]:
+        limit = asyncio.Semaphore(16)
+        async with httpx.AsyncClient(timeout=60) as client:
+
+            async def one(index: int) -> dict[str, object]:
+                async with limit:
+                    if index == 60:
+                        # Mid-traffic: kill the actor; Ray restarts it, the replicas resend.
+                        actor = ray.get_actor(LEDGER_ACTOR, namespace="switchyard")
+                        ray.kill(actor, no_restart=False)
+                    return await send(client, switchyard, tenant, agents[index % 2], "fast")
+
+            return await asyncio.gather(*(one(i) for i in range(total)))
+
+    answers = asyncio.run(run())
+    rows = wait_for_rows(switchyard, tenant, total)
+    assert len(rows) == total  # every completed request booked once, none twice
+    assert len({(r["request_id"], r["attempt"]) for r in rows}) == total
+
+    spend = httpx.get(
+        f"{switchyard.url}/v1/spend", params={"group_by": "agent", "tenant": tenant}, timeout=30
+    ).json()["data"]
+    by_agent = {row["group"]["agent"]: row for row in spend}
+    for index, agent in enumerate(agents):
+        mine = answers[index::2]
+        assert by_agent[agent]["requests"] == len(mine)
+        assert by_agent[agent]["cost_usd"] == pytest.approx(
+            sum(float(a["switchyard"]["cost_usd"]) for a in mine),  # type: ignore[index]
+            rel=1e-9,
+        )
