@@ -43,6 +43,41 @@ def directory_from_config(config: Mapping[str, Any]) -> Directory:
     return load_directory(config.get("directory_path"))
 
 
+# The helpers come before the class: `serve.ingress` pickles the FastAPI app, and with it the
+# route methods' globals, when the class is defined; names defined below it would be missing.
+async def _json(request: Request) -> Any:
+    try:
+        return await request.json()
+    except ValueError:
+        raise wire.WireError("the body is not valid JSON") from None
+
+
+def _headers(request: Request) -> dict[str, str]:
+    return {key.lower(): value for key, value in request.headers.items()}
+
+
+def _route_only(route: Route) -> dict[str, Any]:
+    return {"switchyard": wire.route_field(route)}
+
+
+def _error_payload(error: SwitchyardError, route: Route) -> dict[str, Any]:
+    return wire.error_body(
+        str(error), type(error).__name__, error.http_status, **_route_only(route)
+    )
+
+
+def _switchyard_error(error: SwitchyardError, route: Route) -> Response:
+    return JSONResponse(
+        _error_payload(error, route),
+        status_code=error.http_status,
+        headers=wire.route_headers(route),
+    )
+
+
+def _error(status: int, message: str, kind: str) -> Response:
+    return JSONResponse(wire.error_body(message, kind, status), status_code=status)
+
+
 @serve.ingress(api)
 class Ingress:
     def __init__(
@@ -59,8 +94,10 @@ class Ingress:
             self._runtime.ledger,
         )
         self.directory_error: str | None = None
+        self._runtime.ensure_started()
 
     def reconfigure(self, config: dict[str, Any]) -> None:
+        self._runtime.ensure_started()
         try:
             directory = directory_from_config(config)
         except DirectoryError as error:
@@ -154,6 +191,7 @@ class Ingress:
 
     @api.get("/v1/models")
     async def models(self) -> dict[str, Any]:
+        self._runtime.ensure_started()
         directory = self._gateway.directory
         shortcuts = [
             {
@@ -181,6 +219,7 @@ class Ingress:
 
     @api.get("/v1/providers")
     async def providers(self) -> dict[str, Any]:
+        self._runtime.ensure_started()
         return {"object": "list", "data": self._runtime.provider_states(self._gateway.directory)}
 
     @api.get("/v1/spend")
@@ -195,6 +234,7 @@ class Ingress:
 
     @api.get("/healthz")
     async def healthz(self) -> Response:
+        self._runtime.ensure_started()
         body = {"status": "ok", "directory": repr(self._gateway.directory)}
         if self.directory_error is not None:
             body["refused_directory"] = self.directory_error
@@ -203,36 +243,3 @@ class Ingress:
     async def __del__(self) -> None:
         # Graceful shutdown: hand every buffered ledger record to the actor before going.
         await self._runtime.close()
-
-
-async def _json(request: Request) -> Any:
-    try:
-        return await request.json()
-    except ValueError:
-        raise wire.WireError("the body is not valid JSON") from None
-
-
-def _headers(request: Request) -> dict[str, str]:
-    return {key.lower(): value for key, value in request.headers.items()}
-
-
-def _route_only(route: Route) -> dict[str, Any]:
-    return {"switchyard": wire.route_field(route)}
-
-
-def _error_payload(error: SwitchyardError, route: Route) -> dict[str, Any]:
-    return wire.error_body(
-        str(error), type(error).__name__, error.http_status, **_route_only(route)
-    )
-
-
-def _switchyard_error(error: SwitchyardError, route: Route) -> Response:
-    return JSONResponse(
-        _error_payload(error, route),
-        status_code=error.http_status,
-        headers=wire.route_headers(route),
-    )
-
-
-def _error(status: int, message: str, kind: str) -> Response:
-    return JSONResponse(wire.error_body(message, kind, status), status_code=status)

@@ -54,8 +54,16 @@ class ReplicaRuntime:
         self._started = False
 
     def ensure_started(self) -> None:
-        """Start the background tasks on the replica's event loop, once (cheap to call)."""
+        """Start the background tasks on the replica's event loop, once (cheap to call).
+
+        Every entry of the Ingress calls it, and so does its constructor when it runs on the
+        loop: a replica that has served no chat yet must still learn of open breakers.
+        """
         if not self._started:
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                return  # not on the replica's loop yet; the first request will start them
             self._started = True
             self.health.start(self._health_sync_s)
             self.ledger.start()

@@ -28,7 +28,7 @@ from serve_app.deploy import deploy, serve_config
 from tests.conftest import free_port
 
 BREAKER_PROVIDER = "mistral"
-BREAKER_COOLDOWN_S = 2.0
+BREAKER_COOLDOWN_S = 15.0  # long enough for the test to look while it is open
 SANDBOX_KINDS = ("openai", "openai-compatible", "anthropic", "google")
 
 

@@ -12,9 +12,13 @@ from tests.integration.conftest import BREAKER_PROVIDER, Switchyard
 pytestmark = pytest.mark.ray
 
 
-def provider_state(switchyard: Switchyard, provider: str) -> str:
+def provider_status(switchyard: Switchyard, provider: str) -> dict[str, object]:
     states = httpx.get(f"{switchyard.url}/v1/providers", timeout=10).json()["data"]
-    return str(next(s for s in states if s["id"] == provider)["state"])
+    return dict(next(s for s in states if s["id"] == provider))
+
+
+def provider_state(switchyard: Switchyard, provider: str) -> str:
+    return str(provider_status(switchyard, provider)["state"])
 
 
 def seen_by_every_replica(switchyard: Switchyard, provider: str, state: str) -> bool:
@@ -69,6 +73,7 @@ def test_three_failures_open_the_breaker_everywhere_and_a_probe_closes_it(
 
     # The provider recovers; after the cooldown one probe goes through and closes the breaker.
     sandbox_reset.sandboxes.reset()
-    time.sleep(2.5)  # the test directory's cooldown is 2 s
+    remaining = provider_status(sandbox_reset, BREAKER_PROVIDER)["cooldown_remaining_s"]
+    time.sleep(float(remaining))  # type: ignore[arg-type]
     wait_for(lambda: chat(sandbox_reset, primary.id)["model"] == primary.id)
     wait_for(lambda: seen_by_every_replica(sandbox_reset, BREAKER_PROVIDER, "closed"))
