@@ -13,13 +13,21 @@ import sys
 from collections.abc import Callable, Sequence
 
 from deployments.errors import SwitchyardError
-from serve_app.commands import Subparsers, deploy_cmd, directory_cmd, route_cmd, serve_cmd
+from serve_app.commands import (
+    Subparsers,
+    deploy_cmd,
+    directory_cmd,
+    route_cmd,
+    sandbox_cmd,
+    serve_cmd,
+)
 
 COMMANDS: tuple[Callable[[Subparsers], None], ...] = (
     directory_cmd.register,
     route_cmd.register,
     serve_cmd.register,
     deploy_cmd.register,
+    sandbox_cmd.register,
 )
 
 
