@@ -1,0 +1,415 @@
+"""Anthropic's Messages API through `anthropic.AsyncAnthropic`, translated to canonical types.
+
+Translation: system and developer messages are hoisted into `system`; assistant tool calls become
+`tool_use` blocks and tool messages `tool_result` blocks (consecutive turns of one role merged, as
+the API wants); images become base64 or URL sources. Anthropic reports prompt tokens in three
+parts (uncached, read from cache, written to cache); canonical `input_tokens` is their sum.
+
+This SDK's Messages API takes no temperature, top_p or seed, so those request fields are not sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import anthropic
+import httpx2
+from anthropic.types import InputJSONDelta as InputJsonDelta
+from anthropic.types import Message as AnthropicMessage
+from anthropic.types import (
+    MessageDeltaUsage,
+    RawContentBlockDeltaEvent,
+    RawContentBlockStartEvent,
+    RawMessageDeltaEvent,
+    RawMessageStartEvent,
+    RawMessageStopEvent,
+    TextBlock,
+    TextDelta,
+    ToolUseBlock,
+)
+from anthropic.types import Usage as AnthropicUsage
+
+from deployments.canonical import (
+    ChatChunk,
+    ChatRequest,
+    ChatResult,
+    EmbeddingRequest,
+    EmbeddingResult,
+    FinishReason,
+    ImagePart,
+    Message,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
+from deployments.cloud.base import (
+    NO_KEY,
+    ErrorFactory,
+    Timeouts,
+    arguments_object,
+    class_for_status,
+    deadline_in,
+    next_before,
+    parse_data_url,
+    retry_after_s,
+    system_text,
+)
+from deployments.errors import (
+    AuthenticationFailed,
+    CallerError,
+    ContextLengthExceeded,
+    MalformedResponse,
+    ProviderServerError,
+    ProviderTimeout,
+    ProviderUnavailable,
+    StreamInterrupted,
+    SwitchyardError,
+)
+
+# The Messages API requires max_tokens; this is used when the caller set none.
+DEFAULT_MAX_TOKENS = 4096
+
+_FINISH: dict[str, FinishReason] = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "pause_turn": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+# An `error` event inside a stream arrives with HTTP 200; its error type says what happened.
+_STATUS_OF_ERROR_TYPE = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "billing_error": 402,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "timeout_error": 504,
+    "api_error": 500,
+    "overloaded_error": 529,
+}
+_QUOTA_CLASSES = (
+    anthropic.ContractSpendLimitReachedError,
+    anthropic.EnforcedSpendLimitReachedError,
+)
+
+
+class AnthropicAdapter:
+    def __init__(
+        self, provider_id: str, base_url: str | None, api_key: str | None, timeouts: Timeouts
+    ) -> None:
+        self.provider_id = provider_id
+        self._timeouts = timeouts
+        self._errors = ErrorFactory(provider_id, api_key)
+        self._client = anthropic.AsyncAnthropic(
+            api_key=api_key or NO_KEY,
+            base_url=base_url,
+            max_retries=0,  # the router's candidate chain is the retry
+            timeout=httpx2.Timeout(timeouts.total_s, connect=timeouts.connect_s),
+        )
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    async def complete(self, req: ChatRequest) -> ChatResult:
+        params = self._params(req)
+        with self._map_errors(req.model):
+            message = await self._client.messages.create(**params)
+            if not isinstance(message, AnthropicMessage):  # a non-JSON body comes back as is
+                raise self._errors.make(MalformedResponse, "answer is not a message", req.model)
+            return _result(message)
+
+    async def stream(self, req: ChatRequest) -> AsyncIterator[ChatChunk]:
+        params = self._params(req)
+        first_token_by = deadline_in(self._timeouts.first_token_s)
+        with self._map_errors(req.model):
+            async with asyncio.timeout_at(first_token_by):
+                events = await self._client.messages.create(**params, stream=True)
+        state = _StreamState()
+        try:
+            with self._map_errors(req.model, streaming=True):
+                while not state.stopped:
+                    try:
+                        event = await next_before(events, None if state.started else first_token_by)
+                    except StopAsyncIteration:
+                        break
+                    chunk = state.feed(event)
+                    if chunk is not None:
+                        yield chunk
+        finally:
+            await events.close()
+        if not state.stopped:
+            raise self._errors.make(
+                StreamInterrupted, "stream ended before message_stop", req.model
+            )
+        yield state.last_chunk()
+
+    async def embed(self, req: EmbeddingRequest) -> EmbeddingResult:
+        raise self._errors.make(
+            CallerError, "Anthropic has no embeddings API", req.model, status=400
+        )
+
+    # --- request ------------------------------------------------------------------------------
+
+    def _params(self, req: ChatRequest) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "model": req.model,
+            "max_tokens": req.max_tokens or DEFAULT_MAX_TOKENS,
+            "messages": self._messages(req),
+        }
+        if (system := system_text(req)) is not None:
+            params["system"] = system
+        if req.stop:
+            params["stop_sequences"] = req.stop
+        if req.tools:
+            params["tools"] = [
+                {"name": t.name, "description": t.description or "", "input_schema": t.parameters}
+                for t in req.tools
+            ]
+        if req.tool_choice is not None:
+            params["tool_choice"] = _tool_choice(req.tool_choice)
+        if req.response_format is not None and req.response_format.json_schema is not None:
+            schema = req.response_format.json_schema.schema_
+            params["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
+        return params
+
+    def _messages(self, req: ChatRequest) -> list[dict[str, Any]]:
+        turns: list[dict[str, Any]] = []
+        for message in req.messages:
+            if message.role in ("system", "developer"):
+                continue
+            role = "assistant" if message.role == "assistant" else "user"
+            blocks = self._blocks(message, req.model)
+            if not blocks:
+                continue
+            if turns and turns[-1]["role"] == role:
+                turns[-1]["content"].extend(blocks)
+            else:
+                turns.append({"role": role, "content": blocks})
+        return turns
+
+    def _blocks(self, message: Message, model: str) -> list[dict[str, Any]]:
+        if message.role == "tool":
+            if not message.tool_call_id:
+                raise self._errors.make(CallerError, "a tool message needs tool_call_id", model)
+            return [
+                {
+                    "type": "tool_result",
+                    "tool_use_id": message.tool_call_id,
+                    "content": message.text(),
+                }
+            ]
+        blocks: list[dict[str, Any]] = []
+        if isinstance(message.content, str):
+            if message.content:
+                blocks.append({"type": "text", "text": message.content})
+        elif message.content is not None:
+            for part in message.content:
+                if isinstance(part, ImagePart):
+                    blocks.append({"type": "image", "source": self._image_source(part, model)})
+                elif part.text:
+                    blocks.append({"type": "text", "text": part.text})
+        for call in message.tool_calls or []:
+            arguments = arguments_object(call.arguments, provider=self.provider_id, model=model)
+            blocks.append(
+                {"type": "tool_use", "id": call.id, "name": call.name, "input": arguments}
+            )
+        return blocks
+
+    def _image_source(self, part: ImagePart, model: str) -> dict[str, str]:
+        url = part.image_url.url
+        if not url.startswith("data:"):
+            return {"type": "url", "url": url}
+        media_type, data = parse_data_url(url, provider=self.provider_id, model=model)
+        return {"type": "base64", "media_type": media_type, "data": data}
+
+    # --- errors -------------------------------------------------------------------------------
+
+    @contextmanager
+    def _map_errors(self, model: str, *, streaming: bool = False) -> Iterator[None]:
+        """SDK exceptions → Switchyard's, most specific first. `streaming`: the answer had begun."""
+        make = self._errors.make
+        cut = StreamInterrupted if streaming else ProviderUnavailable
+        try:
+            yield
+        except SwitchyardError:
+            raise
+        except anthropic.APITimeoutError as e:  # a subclass of APIConnectionError
+            raise make(ProviderTimeout, e.message, model) from e
+        except anthropic.APIConnectionError as e:
+            raise make(cut, e.message, model) from e
+        except httpx2.TimeoutException as e:  # the SDK's stream lets transport errors through
+            raise make(ProviderTimeout, f"read timed out: {e}", model) from e
+        except httpx2.TransportError as e:
+            raise make(cut, f"{type(e).__name__}: {e}", model) from e
+        except TimeoutError as e:  # our first-token deadline
+            message = f"no first token within {self._timeouts.first_token_s:g}s"
+            raise make(ProviderTimeout, message, model) from e
+        except anthropic.RateLimitError as e:
+            # A rate limit says when to come back (Retry-After); a spent limit does not.
+            spent = _names_a_spent_limit(e) and retry_after_s(e.response.headers) is None
+            quota = isinstance(e, _QUOTA_CLASSES) or spent
+            raise self._errors.rate_limited(_describe(e), model, e.response.headers, quota) from e
+        except anthropic.PaymentRequiredError as e:  # billing: out of credit until someone pays
+            raise self._errors.rate_limited(_describe(e), model, None, True, status=402) from e
+        except (anthropic.AuthenticationError, anthropic.PermissionDeniedError) as e:
+            raise make(AuthenticationFailed, _describe(e), model, status=e.status_code) from e
+        except anthropic.BadRequestError as e:
+            # Anthropic gives no code for these two, only the messages "prompt is too long: N
+            # tokens > M maximum" and "Your credit balance is too low …", so they read the text.
+            text = (e.api_message or e.message).lower()
+            if "credit balance" in text:  # out of credit: the provider is out, not the caller
+                raise self._errors.rate_limited(_describe(e), model, None, True, status=400) from e
+            kind = ContextLengthExceeded if "prompt is too long" in text else CallerError
+            raise make(kind, _describe(e), model, status=400) from e
+        except anthropic.InternalServerError as e:  # 5xx, 529 overloaded included
+            raise make(ProviderServerError, _describe(e), model, status=e.status_code) from e
+        except anthropic.APIStatusError as e:  # other statuses, and error events inside a stream
+            status = e.status_code
+            if status < 400:
+                status = _STATUS_OF_ERROR_TYPE.get(e.type or "", 500)
+            if status == 429 or (status == 402 and e.type == "billing_error"):
+                quota = status == 402 or _names_a_spent_limit(e)
+                raise self._errors.rate_limited(
+                    _describe(e), model, None, quota, status=status
+                ) from e
+            raise make(class_for_status(status), _describe(e), model, status=status) from e
+        except anthropic.APIError as e:  # response validation and other unparseable answers
+            raise make(MalformedResponse, e.message, model) from e
+        except (ValueError, TypeError, KeyError, AttributeError) as e:  # JSON or shape errors
+            raise make(MalformedResponse, f"{type(e).__name__}: {e}", model) from e
+
+
+# --- response -----------------------------------------------------------------------------------
+
+
+def _result(message: AnthropicMessage) -> ChatResult:
+    text = "".join(block.text for block in message.content if isinstance(block, TextBlock))
+    calls = [
+        ToolCall(id=block.id, name=block.name, arguments=json.dumps(block.input))
+        for block in message.content
+        if isinstance(block, ToolUseBlock)
+    ]
+    return ChatResult(
+        text=text,
+        tool_calls=calls,
+        finish_reason=_FINISH.get(message.stop_reason or "", "stop"),
+        usage=_usage(message.usage),
+        provider_model=message.model,
+        provider_request_id=message.id,
+    )
+
+
+def _usage(usage: AnthropicUsage | MessageDeltaUsage) -> Usage:
+    read = usage.cache_read_input_tokens or 0
+    written = usage.cache_creation_input_tokens or 0
+    breakdown = getattr(usage, "cache_creation", None)  # only on the full Usage
+    return Usage(
+        input_tokens=(usage.input_tokens or 0) + read + written,
+        output_tokens=usage.output_tokens or 0,
+        cached_input_tokens=read,
+        cache_write_tokens=written,
+        cache_write_1h_tokens=breakdown.ephemeral_1h_input_tokens if breakdown else 0,
+    )
+
+
+class _StreamState:
+    """Folds Anthropic's stream events into canonical chunks; the last one carries the totals."""
+
+    def __init__(self) -> None:
+        self.model: str | None = None
+        self.usage: AnthropicUsage | None = None
+        self.finish: FinishReason | None = None
+        self.started = False  # content (or the end) arrived: the first-token deadline is met
+        self.stopped = False  # message_stop arrived: the stream is whole
+        self._tool_index: dict[int, int] = {}  # content block index → tool call index
+
+    def feed(self, event: object) -> ChatChunk | None:
+        if isinstance(event, RawMessageStartEvent):
+            self.model = event.message.model
+            self.usage = event.message.usage
+        elif isinstance(event, RawContentBlockStartEvent):
+            block = event.content_block
+            if isinstance(block, TextBlock) and block.text:
+                self.started = True
+                return ChatChunk(text=block.text)
+            if isinstance(block, ToolUseBlock):
+                index = self._tool_index.setdefault(event.index, len(self._tool_index))
+                self.started = True
+                return ChatChunk(
+                    tool_calls=[ToolCallDelta(index=index, id=block.id, name=block.name)]
+                )
+        elif isinstance(event, RawContentBlockDeltaEvent):
+            delta = event.delta
+            if isinstance(delta, TextDelta) and delta.text:
+                self.started = True
+                return ChatChunk(text=delta.text)
+            if isinstance(delta, InputJsonDelta) and event.index in self._tool_index:
+                if delta.partial_json:
+                    piece = ToolCallDelta(
+                        index=self._tool_index[event.index], arguments=delta.partial_json
+                    )
+                    return ChatChunk(tool_calls=[piece])
+        elif isinstance(event, RawMessageDeltaEvent):
+            self.started = True
+            self.finish = _FINISH.get(event.delta.stop_reason or "", "stop")
+            self._merge_usage(event.usage)
+        elif isinstance(event, RawMessageStopEvent):
+            self.started = self.stopped = True
+        return None
+
+    def _merge_usage(self, delta: MessageDeltaUsage) -> None:
+        """message_delta counts are cumulative; fields it leaves out keep message_start's."""
+        fields = {
+            k: v for k, v in delta.model_dump(exclude_none=True).items() if k in _USAGE_FIELDS
+        }
+        if self.usage is None:
+            self.usage = AnthropicUsage.model_construct(**{"input_tokens": 0, **fields})
+        else:
+            self.usage = self.usage.model_copy(update=fields)
+
+    def last_chunk(self) -> ChatChunk:
+        return ChatChunk(
+            finish_reason=self.finish or "stop",
+            usage=_usage(self.usage) if self.usage is not None else Usage(),
+            provider_model=self.model,
+        )
+
+
+_USAGE_FIELDS = {
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+}
+
+
+def _tool_choice(choice: str) -> dict[str, str]:
+    """OpenAI's tool_choice in Anthropic's words: "required" is "any", a name forces that tool."""
+    if choice in ("auto", "none"):
+        return {"type": choice}
+    if choice == "required":
+        return {"type": "any"}
+    return {"type": "tool", "name": choice}
+
+
+def _names_a_spent_limit(e: anthropic.APIStatusError) -> bool:
+    # Besides the spend-limit error codes and billing_error, Anthropic marks no quota exhaustion
+    # in a structured way; its message names the limit ("You have reached your specified API
+    # usage limits") when that is the cause.
+    text = (e.api_message or "").lower()
+    return e.type == "billing_error" or any(w in text for w in _SPENT_LIMIT_WORDS)
+
+
+_SPENT_LIMIT_WORDS = ("quota", "usage limit", "spend limit", "credit balance")
+
+
+def _describe(e: anthropic.APIStatusError) -> str:
+    return f"HTTP {e.status_code}: {e.api_message or e.message}"

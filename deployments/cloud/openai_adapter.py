@@ -1,0 +1,328 @@
+"""OpenAI chat completions (and embeddings) through `openai.AsyncOpenAI`, for OpenAI itself and for
+the OpenAI-compatible vendors (same SDK, another `base_url`).
+
+The canonical request is modelled on chat completions, so the translation is nearly one to one.
+OpenAI counts cached tokens inside `prompt_tokens`, which is the canonical meaning already. A
+stream asks for `include_usage`, so its last chunk (with no choices) carries the usage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from typing import Any, ClassVar
+
+import httpx2
+import openai
+from openai.types import CompletionUsage, CreateEmbeddingResponse
+from openai.types.chat import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionMessageFunctionToolCall,
+)
+from openai.types.chat.chat_completion_chunk import ChoiceDelta
+
+from deployments.canonical import (
+    ChatChunk,
+    ChatRequest,
+    ChatResult,
+    EmbeddingRequest,
+    EmbeddingResult,
+    FinishReason,
+    ImagePart,
+    Message,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
+from deployments.cloud.base import (
+    NO_KEY,
+    ErrorFactory,
+    Timeouts,
+    class_for_status,
+    deadline_in,
+    next_before,
+)
+from deployments.errors import (
+    AuthenticationFailed,
+    CallerError,
+    ContextLengthExceeded,
+    MalformedResponse,
+    ProviderServerError,
+    ProviderTimeout,
+    ProviderUnavailable,
+    StreamInterrupted,
+    SwitchyardError,
+)
+
+_FINISH: dict[str, FinishReason] = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    "content_filter": "content_filter",
+}
+
+
+class OpenAIAdapter:
+    # OpenAI's reasoning models refuse `max_tokens`; most compatible vendors know only that name.
+    max_tokens_field: ClassVar[str] = "max_completion_tokens"
+    # Some compatible vendors refuse the `developer` role that OpenAI prefers to `system`.
+    developer_role: ClassVar[str] = "developer"
+
+    def __init__(
+        self, provider_id: str, base_url: str | None, api_key: str | None, timeouts: Timeouts
+    ) -> None:
+        self.provider_id = provider_id
+        self._timeouts = timeouts
+        self._errors = ErrorFactory(provider_id, api_key)
+        self._client = openai.AsyncOpenAI(
+            api_key=api_key or NO_KEY,
+            base_url=base_url,
+            max_retries=0,  # the router's candidate chain is the retry
+            timeout=httpx2.Timeout(timeouts.total_s, connect=timeouts.connect_s),
+        )
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    async def complete(self, req: ChatRequest) -> ChatResult:
+        params = self._params(req)
+        with self._map_errors(req.model):
+            completion = await self._client.chat.completions.create(**params)
+            if not isinstance(completion, ChatCompletion):  # a non-JSON body comes back as is
+                raise self._errors.make(MalformedResponse, "answer is not a completion", req.model)
+            return _result(completion)
+
+    async def stream(self, req: ChatRequest) -> AsyncIterator[ChatChunk]:
+        params = self._params(req)
+        params["stream_options"] = {"include_usage": True}
+        first_token_by = deadline_in(self._timeouts.first_token_s)
+        with self._map_errors(req.model):
+            async with asyncio.timeout_at(first_token_by):
+                chunks = await self._client.chat.completions.create(**params, stream=True)
+        model: str | None = None
+        finish: FinishReason | None = None
+        usage: CompletionUsage | None = None
+        started = False
+        try:
+            with self._map_errors(req.model, streaming=True):
+                while True:
+                    try:
+                        chunk = await next_before(chunks, None if started else first_token_by)
+                    except StopAsyncIteration:
+                        break
+                    if not isinstance(chunk, ChatCompletionChunk):
+                        raise self._errors.make(MalformedResponse, "not a chunk", req.model)
+                    model = chunk.model or model
+                    usage = chunk.usage or usage
+                    for choice in chunk.choices[:1]:
+                        if choice.finish_reason is not None:
+                            finish = _FINISH.get(choice.finish_reason, "stop")
+                            started = True
+                        piece = _chunk(choice.delta)
+                        if piece is not None:
+                            started = True
+                            yield piece
+        finally:
+            await chunks.close()
+        # The SDK swallows `data: [DONE]`, so a finish reason is the proof the stream was whole.
+        if finish is None:
+            raise self._errors.make(
+                StreamInterrupted, "stream ended without a finish reason", req.model
+            )
+        reported = _usage(usage) if usage is not None else None  # a vendor may ignore include_usage
+        yield ChatChunk(finish_reason=finish, usage=reported, provider_model=model)
+
+    async def embed(self, req: EmbeddingRequest) -> EmbeddingResult:
+        params: dict[str, Any] = {
+            "model": req.model,
+            "input": req.inputs,
+            "encoding_format": "float",
+        }
+        if req.dimensions is not None:
+            params["dimensions"] = req.dimensions
+        with self._map_errors(req.model):
+            response = await self._client.embeddings.create(**params)
+            if not isinstance(response, CreateEmbeddingResponse):
+                raise self._errors.make(
+                    MalformedResponse, "answer is not an embedding list", req.model
+                )
+            ordered = sorted(response.data, key=lambda item: item.index)
+            return EmbeddingResult(
+                vectors=[list(item.embedding) for item in ordered],
+                usage=Usage(input_tokens=response.usage.prompt_tokens if response.usage else 0),
+                provider_model=response.model,
+            )
+
+    # --- request ------------------------------------------------------------------------------
+
+    def _params(self, req: ChatRequest) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "model": req.model,
+            "messages": [self._message(m) for m in req.messages],
+        }
+        optional = {
+            "temperature": req.temperature,
+            "top_p": req.top_p,
+            "stop": req.stop,
+            "seed": req.seed,
+            self.max_tokens_field: req.max_tokens,
+        }
+        params.update({k: v for k, v in optional.items() if v is not None})
+        if req.tools:
+            params["tools"] = [
+                {"type": "function", "function": t.model_dump(exclude_none=True)} for t in req.tools
+            ]
+        if req.tool_choice is not None:
+            choice = req.tool_choice
+            named = choice not in ("auto", "none", "required")
+            params["tool_choice"] = (
+                {"type": "function", "function": {"name": choice}} if named else choice
+            )
+        if req.response_format is not None:
+            params["response_format"] = req.response_format.model_dump(
+                by_alias=True, exclude_none=True
+            )
+        return params
+
+    def _message(self, message: Message) -> dict[str, Any]:
+        role = self.developer_role if message.role == "developer" else message.role
+        out: dict[str, Any] = {"role": role}
+        if message.content is None or isinstance(message.content, str):
+            out["content"] = message.content
+        else:
+            out["content"] = [
+                {"type": "image_url", "image_url": part.image_url.model_dump(exclude_none=True)}
+                if isinstance(part, ImagePart)
+                else {"type": "text", "text": part.text}
+                for part in message.content
+            ]
+        if message.tool_calls:
+            out["tool_calls"] = [
+                {
+                    "id": c.id,
+                    "type": "function",
+                    "function": {"name": c.name, "arguments": c.arguments},
+                }
+                for c in message.tool_calls
+            ]
+        if message.tool_call_id is not None:
+            out["tool_call_id"] = message.tool_call_id
+        if message.name is not None and message.role != "tool":
+            out["name"] = message.name
+        return out
+
+    # --- errors -------------------------------------------------------------------------------
+
+    @contextmanager
+    def _map_errors(self, model: str, *, streaming: bool = False) -> Iterator[None]:
+        """SDK exceptions → Switchyard's, most specific first. `streaming`: the answer had begun."""
+        make = self._errors.make
+        cut = StreamInterrupted if streaming else ProviderUnavailable
+        try:
+            yield
+        except SwitchyardError:
+            raise
+        except openai.APITimeoutError as e:  # a subclass of APIConnectionError
+            raise make(ProviderTimeout, e.message, model) from e
+        except openai.APIConnectionError as e:
+            raise make(cut, e.message, model) from e
+        except TimeoutError as e:  # our first-token deadline
+            message = f"no first token within {self._timeouts.first_token_s:g}s"
+            raise make(ProviderTimeout, message, model) from e
+        except openai.RateLimitError as e:
+            quota = e.code == "insufficient_quota" or e.type == "insufficient_quota"
+            raise self._errors.rate_limited(_describe(e), model, e.response.headers, quota) from e
+        except (openai.AuthenticationError, openai.PermissionDeniedError) as e:
+            raise make(AuthenticationFailed, _describe(e), model, status=e.status_code) from e
+        except openai.BadRequestError as e:
+            too_long = e.code == "context_length_exceeded"
+            kind = ContextLengthExceeded if too_long else CallerError
+            raise make(kind, _describe(e), model, status=400) from e
+        except openai.InternalServerError as e:
+            raise make(ProviderServerError, _describe(e), model, status=e.status_code) from e
+        except openai.APIStatusError as e:  # 404, 409, 422 and statuses with no class of their own
+            status = e.status_code
+            raise make(class_for_status(status), _describe(e), model, status=status) from e
+        except openai.APIResponseValidationError as e:
+            raise make(MalformedResponse, e.message, model) from e
+        except openai.APIError as e:  # an error object sent inside a stream
+            raise self._in_band(e, model, streaming) from e
+        except (ValueError, TypeError, KeyError, AttributeError) as e:  # JSON or shape errors
+            raise make(MalformedResponse, f"{type(e).__name__}: {e}", model) from e
+
+    def _in_band(self, e: openai.APIError, model: str, streaming: bool) -> SwitchyardError:
+        """An `{"error": …}` inside a 200 stream: classify by its code, as a status would be."""
+        code = e.code or e.type or ""
+        message = f"in-stream error {code}: {e.message}"
+        if code in ("insufficient_quota", "rate_limit_exceeded"):
+            return self._errors.rate_limited(message, model, None, code == "insufficient_quota")
+        if code == "context_length_exceeded":
+            return self._errors.make(ContextLengthExceeded, message, model)
+        if code in ("server_error", "api_error"):
+            return self._errors.make(ProviderServerError, message, model)
+        return self._errors.make(
+            StreamInterrupted if streaming else MalformedResponse, message, model
+        )
+
+
+class OpenAICompatibleAdapter(OpenAIAdapter):
+    """Vendors that speak chat completions (Groq, Mistral, DeepSeek, …): the older field names."""
+
+    max_tokens_field = "max_tokens"
+    developer_role = "system"
+
+
+# --- response -----------------------------------------------------------------------------------
+
+
+def _result(completion: ChatCompletion) -> ChatResult:
+    if not completion.choices:
+        raise ValueError("completion has no choices")
+    choice = completion.choices[0]
+    calls = [
+        ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments)
+        for c in choice.message.tool_calls or []
+        if isinstance(c, ChatCompletionMessageFunctionToolCall)
+    ]
+    return ChatResult(
+        text=choice.message.content or "",
+        tool_calls=calls,
+        finish_reason=_FINISH.get(choice.finish_reason or "", "stop"),
+        usage=_usage(completion.usage),
+        provider_model=completion.model,
+        provider_request_id=completion.id,
+    )
+
+
+def _chunk(delta: ChoiceDelta) -> ChatChunk | None:
+    calls = [
+        ToolCallDelta(
+            index=c.index,
+            id=c.id,
+            name=c.function.name if c.function else None,
+            arguments=(c.function.arguments or "") if c.function else "",
+        )
+        for c in delta.tool_calls or []
+    ]
+    if not delta.content and not calls:
+        return None
+    return ChatChunk(text=delta.content or "", tool_calls=calls)
+
+
+def _usage(usage: CompletionUsage | None) -> Usage:
+    if usage is None:
+        return Usage()
+    details = usage.prompt_tokens_details
+    return Usage(
+        input_tokens=usage.prompt_tokens,
+        output_tokens=usage.completion_tokens,
+        cached_input_tokens=(details.cached_tokens or 0) if details else 0,
+        cache_write_tokens=(details.cache_write_tokens or 0) if details else 0,
+    )
+
+
+def _describe(e: openai.APIStatusError) -> str:
+    return f"HTTP {e.status_code}: {e.message}"
