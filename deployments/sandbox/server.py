@@ -51,6 +51,10 @@ _BUILDERS: dict[str, Callable[[Scriptbook | None], Starlette]] = {
 _URL_SUFFIX = {"openai": "/v1", "anthropic": "", "google": ""}
 DEFAULT_CLI_PORTS = {"openai": 9101, "anthropic": 9102, "google": 9103}
 _START_TIMEOUT_S = 10.0
+SANDBOX_DESCRIPTION = (
+    "Serve the SANDBOX providers (OpenAI, Anthropic, Gemini wire formats) on loopback until "
+    "Ctrl-C. Port 0 picks a free port."
+)
 
 
 @dataclass(frozen=True)
@@ -239,13 +243,8 @@ def run_forever(
             out("SANDBOX providers stopped.")
 
 
-def main_sandbox(argv: Sequence[str] | None = None) -> int:
-    """`switchyard sandbox [--host H] [--openai-port P] [--anthropic-port P] [--google-port P]`."""
-    parser = argparse.ArgumentParser(
-        prog="switchyard sandbox",
-        description="Serve the SANDBOX providers (OpenAI, Anthropic, Gemini wire formats) on "
-        "loopback until Ctrl-C. Port 0 picks a free port.",
-    )
+def add_sandbox_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `switchyard sandbox`, shared with `python -m deployments.sandbox`."""
     parser.add_argument(
         "--host", default="127.0.0.1", help="a loopback address (default 127.0.0.1)"
     )
@@ -253,7 +252,9 @@ def main_sandbox(argv: Sequence[str] | None = None) -> int:
         parser.add_argument(
             f"--{name}-port", type=int, default=DEFAULT_CLI_PORTS[name], metavar="PORT"
         )
-    args = parser.parse_args(argv)
+
+
+def run_sandbox_command(args: argparse.Namespace) -> int:
     ports = SandboxPorts(
         openai=args.openai_port, anthropic=args.anthropic_port, google=args.google_port
     )
@@ -263,3 +264,10 @@ def main_sandbox(argv: Sequence[str] | None = None) -> int:
         print(f"switchyard sandbox: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def main_sandbox(argv: Sequence[str] | None = None) -> int:
+    """`switchyard sandbox [--host H] [--openai-port P] [--anthropic-port P] [--google-port P]`."""
+    parser = argparse.ArgumentParser(prog="switchyard sandbox", description=SANDBOX_DESCRIPTION)
+    add_sandbox_arguments(parser)
+    return run_sandbox_command(parser.parse_args(argv))

@@ -8,16 +8,19 @@ from serve_app.commands import Subparsers
 
 
 def register(subparsers: Subparsers) -> None:
+    # The sandbox server is light (Starlette, uvicorn): importing its options here is cheap.
+    from deployments.sandbox.server import SANDBOX_DESCRIPTION, add_sandbox_arguments
+
     sandbox = subparsers.add_parser(
         "sandbox",
         help="serve the SANDBOX providers (OpenAI, Anthropic, Gemini wire protocols) on loopback",
-        add_help=False,  # the sandbox's own parser answers --help
+        description=SANDBOX_DESCRIPTION,
     )
-    sandbox.add_argument("rest", nargs=argparse.REMAINDER)
+    add_sandbox_arguments(sandbox)
     sandbox.set_defaults(handler=_sandbox)
 
 
 def _sandbox(args: argparse.Namespace) -> int:
-    from deployments.sandbox.server import main_sandbox
+    from deployments.sandbox.server import run_sandbox_command
 
-    return main_sandbox(args.rest)
+    return run_sandbox_command(args)
