@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export RAY_AUTH_MODE := disabled
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: demo test lint typecheck clean
+.PHONY: demo test lint typecheck notebooks clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,12 @@ typecheck: $(STAMP)
 
 test: $(STAMP) lint typecheck
 	$(BIN)/python -m pytest -q
+
+# Re-run the notebooks from their sources (notebooks/NN_*.py) and store the outputs.
+notebooks: $(STAMP)
+	$(BIN)/pip install -q -e '.[dev,notebooks]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	$(BIN)/python notebooks/execute.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
