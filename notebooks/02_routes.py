@@ -8,7 +8,6 @@
 # ledger.
 
 # %%
-import asyncio
 import tempfile
 import time
 from pathlib import Path
@@ -43,12 +42,12 @@ print("Switchyard at", url)
 
 # %%
 messages = [{"role": "user", "content": "Suggest a name for a routing gateway."}]
-answer = await serve_app.acomplete("fast", messages, tenant="notebook", agent="namer")  # noqa: F704
+answer = await serve_app.acomplete("fast", messages, tenant="notebook", agent="namer")
 print(answer.route.model, "→", answer.text)
 
 chunks = serve_app.stream("smart", messages, tenant="notebook", agent="namer")
-print("".join([chunk.text async for chunk in chunks]))  # noqa: F704
-print("served by", chunks.route.model, "cost $%.6f" % chunks.route.cost_usd)
+print("".join([chunk.text async for chunk in chunks]))
+print("served by", chunks.route.model, f"cost ${chunks.route.cost_usd:.6f}")
 
 # %% [markdown]
 # ## Failover: the primary of `smart` answers 500
@@ -61,7 +60,7 @@ primary = directory.resolve("smart")
 sandboxes.script(
     directory.providers[primary.provider].adapter, primary.provider_model, fault="http_500", times=1
 )
-answer = await serve_app.acomplete("smart", messages, tenant="notebook", agent="namer")  # noqa: F704
+answer = await serve_app.acomplete("smart", messages, tenant="notebook", agent="namer")
 for attempt in answer.route.attempts:
     print(
         f"{attempt.model:32} {attempt.outcome:8} {attempt.error_kind or ''} {attempt.status or ''}"
@@ -78,12 +77,12 @@ mistral = [m for m in directory.models.values() if m.provider == "mistral"]
 for model in mistral:
     sandboxes.script("openai-compatible", model.provider_model, fault="http_503")
 for _ in range(3):
-    answer = await serve_app.acomplete("mistral/mistral-large-3", messages)  # noqa: F704
+    answer = await serve_app.acomplete("mistral/mistral-large-3", messages)
     print("served by", answer.route.model)
 time.sleep(0.5)  # the replicas learn of the open breaker in the background
 state = next(p for p in httpx.get(f"{url}/v1/providers").json()["data"] if p["id"] == "mistral")
 print("mistral breaker:", state["state"], "after", state["consecutive_failures"], "failures")
-answer = await serve_app.acomplete("mistral/mistral-large-3", messages)  # noqa: F704
+answer = await serve_app.acomplete("mistral/mistral-large-3", messages)
 print("skipped:", [(s.model, s.reason) for s in answer.route.skipped])
 sandboxes.reset()
 
@@ -101,7 +100,7 @@ for row in httpx.get(f"{url}/v1/spend", params={"group_by": "model"}).json()["da
 
 # %%
 serve.shutdown()
-import ray  # noqa: E402
+import ray
 
 ray.shutdown()
 sandboxes.stop()
