@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, cast
 
 from deployments.canonical import (
@@ -75,8 +76,9 @@ class LocalModel:
         request_id = _request_id()
         final: RequestOutput | None = None
         with engine_errors(self.provider, self.model_id):
-            async for output in engine.generate(prompt, params, request_id):
-                final = output
+            async with aclosing(engine.generate(prompt, params, request_id)) as outputs:
+                async for output in outputs:
+                    final = output
         if final is None:
             raise ProviderServerError(
                 "vLLM ended the request without an answer", provider=self.provider, model=req.model
@@ -94,18 +96,21 @@ class LocalModel:
         """Text deltas as the engine makes them; the last chunk has finish_reason and usage."""
         engine, prompt, params = await self._prepare_chat(req, stream=True)
         output_tokens = 0
+        # aclosing: a caller that stops reading (or is cancelled) aborts the request in vLLM
+        # at once, instead of whenever the abandoned generator is collected.
         with engine_errors(self.provider, self.model_id):
-            async for output in engine.generate(prompt, params, _request_id()):
-                delta = output.outputs[0]
-                output_tokens += len(delta.token_ids)
-                if delta.text:
-                    yield ChatChunk(text=delta.text, provider_model=self.model_id)
-                if output.finished:
-                    yield ChatChunk(
-                        finish_reason=self._finish_reason(delta.finish_reason, req),
-                        usage=_usage(output, output_tokens=output_tokens),
-                        provider_model=self.model_id,
-                    )
+            async with aclosing(engine.generate(prompt, params, _request_id())) as outputs:
+                async for output in outputs:
+                    delta = output.outputs[0]
+                    output_tokens += len(delta.token_ids)
+                    if delta.text:
+                        yield ChatChunk(text=delta.text, provider_model=self.model_id)
+                    if output.finished:
+                        yield ChatChunk(
+                            finish_reason=self._finish_reason(delta.finish_reason, req),
+                            usage=_usage(output, output_tokens=output_tokens),
+                            provider_model=self.model_id,
+                        )
 
     async def _prepare_chat(self, req: ChatRequest, *, stream: bool) -> tuple[AsyncLLM, Any, Any]:
         engine = self._require("chat")
@@ -169,12 +174,17 @@ class LocalModel:
             vectors=vectors, usage=Usage(input_tokens=tokens), provider_model=self.model_id
         )
 
-    @staticmethod
-    async def _embed_one(engine: AsyncLLM, prompt: Any, params: Any) -> tuple[list[float], int]:
+    async def _embed_one(
+        self, engine: AsyncLLM, prompt: Any, params: Any
+    ) -> tuple[list[float], int]:
         final = None
-        async for output in engine.encode(prompt, params, _request_id()):
-            final = output
-        assert final is not None, "vLLM's encode() always yields its finished output"
+        async with aclosing(engine.encode(prompt, params, _request_id())) as outputs:
+            async for output in outputs:
+                final = output
+        if final is None:
+            raise ProviderServerError(
+                "vLLM ended an embedding without a vector", provider=self.provider
+            )
         vector = cast("list[float]", final.outputs.data.tolist())
         return vector, len(final.prompt_token_ids)
 

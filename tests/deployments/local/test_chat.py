@@ -90,3 +90,35 @@ async def test_a_chat_model_refuses_embeddings(chat_model: LocalModel) -> None:
 
 async def test_health(chat_model: LocalModel) -> None:
     await chat_model.check_health()
+
+
+async def test_a_stream_closed_early_frees_the_engine(chat_model: LocalModel) -> None:
+    import asyncio
+
+    engine = chat_model._engine
+    assert engine is not None
+    stream = chat_model.stream(request(max_tokens=200))
+    first = await anext(stream)
+    assert first.text
+    await stream.aclose()  # the caller went away mid-answer
+
+    for _ in range(50):
+        if engine.get_num_unfinished_requests() == 0:
+            break
+        await asyncio.sleep(0.1)
+    assert engine.get_num_unfinished_requests() == 0
+
+
+async def test_a_cancelled_call_frees_the_engine(chat_model: LocalModel) -> None:
+    import asyncio
+
+    engine = chat_model._engine
+    assert engine is not None
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(chat_model.complete(request(max_tokens=200)), timeout=0.05)
+
+    for _ in range(50):
+        if engine.get_num_unfinished_requests() == 0:
+            break
+        await asyncio.sleep(0.1)
+    assert engine.get_num_unfinished_requests() == 0
