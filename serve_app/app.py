@@ -46,13 +46,45 @@ class DeploymentSettings(BaseModel):
 
 
 class LocalModelOverride(BaseModel):
-    """Serve a local model from other weights (the tiny CPU model in development)."""
+    """Serve a local model differently from its directory entry: other weights (the tiny CPU
+    model in development), on a CPU, with other scaling."""
 
     model_config = ConfigDict(extra="forbid")
 
-    weights: str
-    label: str | None = None  # said in every answer, e.g. "random weights: gibberish"
-    engine: dict[str, Any] = Field(default_factory=dict)
+    weights: str | None = None  # e.g. "builtin:tiny-llama"; None keeps serving.weights
+    on_cpu: bool = False  # no GPUs: placement from the serving block is dropped
+    notice: str | None = None  # said in every answer the model gives
+    engine: dict[str, Any] = Field(default_factory=dict)  # vLLM EngineOptions
+    autoscaling: dict[str, Any] | None = None  # replaces serving.autoscaling
+
+
+# What `switchyard demo` and the CPU tests serve when the local extra is installed: the workhorse
+# slot answered by a tiny random-weight Llama (labelled as such), and the real all-MiniLM-L6-v2
+# behind `embed`.
+TINY_NOTICE = (
+    "development stand-in: a tiny Llama with random weights serves this model on CPU; "
+    "its text is gibberish"
+)
+CPU_ENGINE = {"max_model_len": 1024, "enforce_eager": True, "max_num_seqs": 32}
+CPU_SCALING = {"min_replicas": 1, "max_replicas": 1, "target_ongoing_requests": 16}
+
+
+def cpu_dev_overrides(directory: Directory) -> dict[str, LocalModelOverride]:
+    return {
+        directory.resolved["workhorse"]: LocalModelOverride(
+            weights="builtin:tiny-llama",
+            on_cpu=True,
+            notice=TINY_NOTICE,
+            engine=CPU_ENGINE,
+            autoscaling=CPU_SCALING,
+        ),
+        directory.resolved["embed"]: LocalModelOverride(
+            weights="builtin:all-minilm-l6-v2",
+            on_cpu=True,
+            engine={"enforce_eager": True},
+            autoscaling=CPU_SCALING,
+        ),
+    }
 
 
 class AppArgs(BaseModel):
@@ -112,20 +144,32 @@ def _cloud_proxy(directory: Directory, provider_id: str, args: AppArgs) -> Appli
 
 
 def _local_model(model: ModelProfile, args: AppArgs) -> Application:
-    # Imported here: the local-model code is optional (the vLLM extra).
+    # Imported here: the local-model code needs the vLLM extra only when it runs.
     from deployments.local.model import LocalModel
-    from deployments.local.options import local_deployment_options
+    from deployments.local.options import (
+        local_deployment_options,
+        local_engine_options,
+        local_runtime_env,
+    )
 
-    assert model.serving is not None  # the directory's checks guarantee it for local models
-    override = args.local_overrides.get(model.id)
-    options = local_deployment_options(model.serving, on_cpu=override is not None)
+    serving = model.serving
+    if serving is None:  # the directory's checks give every local model a serving block
+        raise ValueError(f"{model.id} has no serving block")
+    override = args.local_overrides.get(model.id, LocalModelOverride())
+    block = serving.model_dump()
+    if override.on_cpu:
+        block.update(num_gpus=0, tensor_parallel_size=1, accelerator_type=None, num_cpus=0.5)
+    if override.autoscaling is not None:
+        block["autoscaling"] = override.autoscaling
+    options = local_deployment_options(block)
+    options["ray_actor_options"]["runtime_env"] = local_runtime_env(on_gpu=not override.on_cpu)
+    engine = local_engine_options(block, **override.engine)
     name = f"local-{model.id.split('/', 1)[1]}"
     return _deployment(LocalModel, name, options).bind(
         model_id=model.id,
-        weights=override.weights if override else model.serving.weights,
+        weights=override.weights or serving.weights,
         kind=model.kind,
-        engine_options=override.engine if override else {},
-        label=override.label if override else None,
+        engine=engine.model_dump(),
     )
 
 
@@ -140,6 +184,7 @@ def build_app(args: AppArgs) -> Application:
         "directory_path": args.directory_path,
         "health_sync_s": args.health_sync_s,
         "ledger_flush_s": args.ledger_flush_s,
+        "notices": {mid: o.notice for mid, o in args.local_overrides.items() if o.notice},
     }
     options = {"user_config": {"directory": directory.to_dict()}, **args.ingress.options()}
     return _deployment(Ingress, INGRESS_NAME, options).bind(cloud, local, runtime)

@@ -14,6 +14,7 @@ from deployments.canonical import (
     EmbeddingResult,
 )
 from deployments.errors import ProviderUnavailable, SwitchyardError
+from directory.schema import ModelProfile
 from serve_app.routing.plan import Candidate
 
 
@@ -25,6 +26,11 @@ class HandleBackends:
         self._local = dict(local)  # model id -> DeploymentHandle of its LocalModel
         self._streaming = {key: h.options(stream=True) for key, h in self._cloud.items()}
         self._local_streaming = {key: h.options(stream=True) for key, h in self._local.items()}
+
+    def serves(self, model: ModelProfile) -> bool:
+        if model.privacy == "local":
+            return model.id in self._local
+        return model.provider in self._cloud
 
     def _handle(self, candidate: Candidate, *, stream: bool = False) -> Any:
         model = candidate.model

@@ -54,3 +54,4 @@ class Route(BaseModel):
     skipped: list[Skipped] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)
     cost_usd: float = 0.0
+    notice: str | None = None  # e.g. "development stand-in: random weights, gibberish"

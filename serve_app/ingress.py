@@ -92,6 +92,7 @@ class Ingress:
             HandleBackends(cloud, local),
             self._runtime.health,
             self._runtime.ledger,
+            notices=self._runtime.notices,
         )
         self.directory_error: str | None = None
         self._runtime.ensure_started()

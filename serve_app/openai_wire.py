@@ -199,6 +199,7 @@ def route_headers(route: Route) -> dict[str, str]:
         "x-switchyard-model": route.model or "",
         "x-switchyard-provider": route.provider or "",
         "x-switchyard-attempts": str(len(route.attempts)),
+        **({"x-switchyard-notice": route.notice} if route.notice else {}),
     }
 
 

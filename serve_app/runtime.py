@@ -39,7 +39,9 @@ class ReplicaRuntime:
         directory_path: str | None = None,
         health_sync_s: float = 0.1,
         ledger_flush_s: float = 0.2,
+        notices: dict[str, str] | None = None,
     ) -> None:
+        self.notices = dict(notices or {})
         del directory_path  # the directory comes with user_config; kept for the builder's args
         # Creating an actor returns at once; Ray starts it in the background.
         create_named_actor(ProviderHealth, name=HEALTH_ACTOR, namespace=namespace)

@@ -38,6 +38,9 @@ class PlanChecks:
     """The live state the plan consults. Each check is synchronous and O(1): no actor waits."""
 
     provider_available: Callable[[str], bool] = lambda provider: True
+    # Whether this app has a deployment for the model (a cloud provider without a key, or a local
+    # model not deployed here, is planned out rather than tried and counted as an outage).
+    deployed: Callable[[ModelProfile], bool] = lambda model: True
     free_tier_left: Callable[[str], bool] = lambda model_id: True
     # Returns a reason when the budget cannot afford a call to this model, else None.
     budget_refusal: Callable[[ModelProfile], str | None] = field(default=lambda model: None)
@@ -91,6 +94,8 @@ def _refusal(
     """Why `model` cannot take `request`, or None when it can."""
     if privacy == "local" and model.privacy != "local":
         return "privacy: local only"
+    if not checks.deployed(model):
+        return "not deployed in this app"
     wanted_kind = "chat" if isinstance(request, ChatRequest) else "embedding"
     if model.kind != wanted_kind:
         return f"is a {model.kind} model, the request needs {wanted_kind}"

@@ -20,6 +20,7 @@ from deployments.canonical import (
 )
 from deployments.errors import ProviderServerError
 from deployments.ledger.records import UsageRecord
+from directory.schema import ModelProfile
 from serve_app.routing.plan import Candidate
 
 USAGE = Usage(input_tokens=10, output_tokens=3)
@@ -35,7 +36,11 @@ class ScriptedBackends:
     failures: dict[str, list[Exception]] = field(default_factory=dict)
     fail_after_chunks: dict[str, tuple[int, Exception]] = field(default_factory=dict)
     hang: set[str] = field(default_factory=set)
+    undeployed: set[str] = field(default_factory=set)
     calls: list[tuple[str, str]] = field(default_factory=list)  # (model id, provider model)
+
+    def serves(self, model: ModelProfile) -> bool:
+        return model.id not in self.undeployed
 
     def _maybe_fail(self, candidate: Candidate) -> None:
         pending = self.failures.get(candidate.model.id)

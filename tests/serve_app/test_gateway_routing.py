@@ -214,3 +214,27 @@ async def test_a_hang_hits_the_first_token_deadline_and_fails_over() -> None:
         ("alpha/a1", "ProviderTimeout"),
         ("beta/b1", None),
     ]
+
+
+async def test_a_model_not_deployed_here_is_planned_out_not_counted_as_an_outage() -> None:
+    gateway, _, health, _ = make_gateway(ScriptedBackends(undeployed={"alpha/a1"}))
+    route = route_for(call())
+    await gateway.complete(call(), route)
+    assert route.model == "beta/b1"
+    assert [(s.model, s.reason) for s in route.skipped] == [
+        ("alpha/a1", "not deployed in this app")
+    ]
+    assert health.outcomes == [("beta", True)]
+
+
+async def test_a_notice_for_the_serving_model_is_in_the_route() -> None:
+    gateway = Gateway(
+        mini_directory(),
+        ScriptedBackends(),
+        RecordingHealth(),
+        RecordingLedger(),
+        notices={"alpha/a1": "development stand-in"},
+    )
+    route = route_for(call())
+    await gateway.complete(call(), route)
+    assert route.notice == "development stand-in"
