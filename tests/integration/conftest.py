@@ -9,6 +9,7 @@ failover tests cannot open a breaker another test relies on.
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import time
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ import yaml
 from deployments.sandbox.server import SandboxSet, start_sandboxes
 from directory.loader import SHIPPED, load_directory
 from directory.schema import Directory
-from serve_app.app import AppArgs
+from serve_app.app import APP_NAME, AppArgs, LocalModelOverride, cpu_dev_overrides
 from serve_app.deploy import deploy, serve_config
 from tests.conftest import free_port
 
@@ -70,16 +71,44 @@ def write_test_directory(folder: Path) -> Path:
     return folder
 
 
-def wait_until_serving(url: str, timeout_s: float = 300) -> None:
+def serve_details(dashboard_url: str) -> dict[str, Any]:
+    """Serve's own view of the apps (what `serve status` shows), from the dashboard's REST API."""
+    response = httpx.get(f"{dashboard_url}/api/serve/applications/", timeout=10)
+    response.raise_for_status()
+    return dict(response.json())
+
+
+def wait_until_serving(url: str, dashboard_url: str, timeout_s: float = 600) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{url}/healthz", timeout=5).status_code == 200:
-                return
+            app = serve_details(dashboard_url)["applications"].get(APP_NAME, {})
+            if app.get("status") == "RUNNING":
+                if httpx.get(f"{url}/healthz", timeout=5).status_code == 200:
+                    return
+            elif app.get("status") == "DEPLOY_FAILED":
+                raise RuntimeError(f"Switchyard failed to deploy: {app.get('message')}")
         except httpx.HTTPError:
             pass
         time.sleep(0.5)
     raise TimeoutError(f"Switchyard did not come up at {url}")
+
+
+def local_models(directory: Directory) -> dict[str, LocalModelOverride]:
+    """With vLLM's CPU build installed: the workhorse slot on the tiny model, and the real
+    all-MiniLM-L6-v2 behind `embed` configured to scale to zero (so a test can watch it come up
+    on a request). Without vLLM, no local model is deployed and their tests skip."""
+    if importlib.util.find_spec("vllm") is None:
+        return {}
+    overrides = cpu_dev_overrides(directory)
+    embed = directory.resolved["embed"]
+    overrides[embed] = overrides[embed].model_copy(
+        update={"autoscaling": {**SCALE_TO_ZERO, "downscale_delay_s": 3600}}
+    )
+    return overrides
+
+
+SCALE_TO_ZERO = {"min_replicas": 0, "max_replicas": 1, "target_ongoing_requests": 8}
 
 
 @pytest.fixture(scope="session")
@@ -88,8 +117,12 @@ def switchyard(ray_cluster: str, tmp_path_factory: pytest.TempPathFactory) -> It
     ledger_path = tmp_path_factory.mktemp("ledger") / "ledger.sqlite"
     http_port = free_port()
     with start_sandboxes() as sandboxes:
+        directory = load_directory(folder)
+        local = local_models(directory)
         app_args = AppArgs(
             directory_path=str(folder),
+            local_models=list(local),
+            local_overrides=local,
             sandbox_urls={kind: sandboxes.url(kind) for kind in SANDBOX_KINDS},
             ledger_path=str(ledger_path),
             ingress={"num_replicas": 2, "num_cpus": 0.1},
@@ -97,10 +130,9 @@ def switchyard(ray_cluster: str, tmp_path_factory: pytest.TempPathFactory) -> It
             health_sync_s=0.05,
             ledger_flush_s=0.1,
         )
-        directory = load_directory(folder)
         deploy(serve_config(app_args, directory, http_port=http_port), ray_cluster)
         url = f"http://127.0.0.1:{http_port}"
-        wait_until_serving(url)
+        wait_until_serving(url, ray_cluster)
         yield Switchyard(
             url=url,
             dashboard_url=ray_cluster,

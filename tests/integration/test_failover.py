@@ -76,3 +76,34 @@ def test_a_stream_cut_after_content_ends_with_an_error_event(sandbox_reset: Swit
     assert "StreamInterrupted" in str(caught.value.body) or "failed after" in str(caught.value)
     # Once content went out there is no failover: the backup never saw the request.
     assert sandbox_reset.requests_received(sandbox_reset.directory.models[model_id].backup) == 0
+
+
+def test_private_calls_never_reach_a_cloud_provider_even_with_every_local_model_down(
+    sandbox_reset: Switchyard,
+) -> None:
+    directory = sandbox_reset.directory
+    deployed = set(sandbox_reset.app_args.local_models)
+    # A local model whose whole chain is down here (not deployed in this app).
+    name = next(
+        model.id
+        for model in directory.models.values()
+        if model.privacy == "local"
+        and model.kind == "chat"
+        and not {m.id for m in directory.chain(model.id)} & deployed
+    )
+    for model in (name, "smart"):  # a local chain, and a cloud one made private by the option
+        response = httpx.post(
+            f"{sandbox_reset.url}/v1/chat/completions",
+            json={"model": model, "messages": MESSAGES, "switchyard": {"privacy": "local"}},
+            timeout=60,
+        )
+        assert response.status_code == 503, response.text
+        error = response.json()["error"]
+        assert error["type"] == "NoCandidates"
+        reasons = {s["reason"] for s in error["switchyard"]["skipped"]}
+        assert reasons <= {"not deployed in this app", "privacy: local only"}
+    received = [sandbox_reset.sandboxes.stats(kind)["total"] for kind in SANDBOXES]
+    assert received == [0, 0, 0]  # no cloud provider saw a single request
+
+
+SANDBOXES = ("openai", "anthropic", "google")
