@@ -81,12 +81,14 @@ class LocalModel:
                     final = output
         if final is None:
             raise ProviderServerError(
-                "vLLM ended the request without an answer", provider=self.provider, model=req.model
+                "vLLM ended the request without an answer",
+                provider=self.provider,
+                model=self.model_id,
             )
         completion = final.outputs[0]
         return ChatResult(
             text=completion.text,
-            finish_reason=self._finish_reason(completion.finish_reason, req),
+            finish_reason=self._finish_reason(completion.finish_reason),
             usage=_usage(final, output_tokens=len(completion.token_ids)),
             provider_model=self.model_id,
             provider_request_id=request_id,
@@ -107,7 +109,7 @@ class LocalModel:
                         yield ChatChunk(text=delta.text, provider_model=self.model_id)
                     if output.finished:
                         yield ChatChunk(
-                            finish_reason=self._finish_reason(delta.finish_reason, req),
+                            finish_reason=self._finish_reason(delta.finish_reason),
                             usage=_usage(output, output_tokens=output_tokens),
                             provider_model=self.model_id,
                         )
@@ -137,13 +139,13 @@ class LocalModel:
         params = sampling_params(engine, req, prompt_tokens=prompt_tokens, stream=stream)
         return engine, prompt, params
 
-    def _finish_reason(self, reason: str | None, req: ChatRequest) -> FinishReason:
+    def _finish_reason(self, reason: str | None) -> FinishReason:
         if reason in _FINISH_REASONS:
             return _FINISH_REASONS[reason]
         raise ProviderServerError(
             f"vLLM ended the request with finish reason {reason!r}",
             provider=self.provider,
-            model=req.model,
+            model=self.model_id,
         )
 
     # --- embeddings --------------------------------------------------------------------------
