@@ -166,9 +166,12 @@ class GoogleAdapter:
 
     async def embed(self, req: EmbeddingRequest) -> EmbeddingResult:
         config = gt.EmbedContentConfig(output_dimensionality=req.dimensions)
+        # One Content per input text: the SDK's union of accepted shapes is too wide for mypy
+        # to match a plain list[str] once PIL's Image type is installed.
+        contents: list[gt.Content] = [gt.Content(parts=[gt.Part(text=text)]) for text in req.inputs]
         with self._map_errors(req.model):
             response = await self._client.aio.models.embed_content(
-                model=req.model, contents=list(req.inputs), config=config
+                model=req.model, contents=contents, config=config
             )
             vectors = [list(e.values or []) for e in response.embeddings or []]
             if len(vectors) != len(req.inputs):
