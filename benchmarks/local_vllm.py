@@ -115,9 +115,11 @@ def local_model_call(model: LocalModel, max_tokens: int) -> StreamCall:
     return call
 
 
-def openai_server_call(client: httpx.AsyncClient, max_tokens: int) -> StreamCall:
+def openai_server_call(
+    client: httpx.AsyncClient, max_tokens: int, model: str = "tiny"
+) -> StreamCall:
     body = {
-        "model": "tiny",
+        "model": model,
         "messages": [{"role": "user", "content": PROMPT}],
         "max_tokens": max_tokens,
         "temperature": 0,
