@@ -17,6 +17,18 @@ cache prices as multiples of the input price: 0.1× read, 1.25× 5-minute write,
 
 Arithmetic is in Decimal, from each float's shortest decimal form, so $0.30 is 0.30 and not
 0.2999…; the result is rounded to a float once, at the end.
+
+Local models cost nothing per token in cash, but their GPUs cost `gpu_hour_usd` per replica-hour.
+`gpu_cost_decimal` amortises that over the replica's throughput, and the ledger keeps it apart
+from cash spend (`UsageRecord.gpu_cost_usd`):
+
+    gpu cost = gpu_hour_usd × output_tokens / (3600 × tokens_per_s)
+
+where `tokens_per_s` is what one replica produces at its working load: the directory's
+single-stream decode rate (`latency.output_tokens_per_s`) times the concurrency the autoscaler
+keeps each replica at (`serving.autoscaling.target_ongoing_requests`), because vLLM batches those
+streams at close to the single-stream rate each. Decode dominates a chat call's GPU time, so
+prompt tokens are not charged; an embedding model has no decode rate and books no GPU cost.
 """
 
 from __future__ import annotations
@@ -133,6 +145,22 @@ def cost_decimal(usage: Usage, pricing: Prices) -> Decimal:
 def cost_usd(usage: Usage, pricing: Prices) -> float:
     """The cost in USD of one attempt with this usage at these prices."""
     return float(cost_decimal(usage, pricing))
+
+
+def gpu_cost_decimal(
+    output_tokens: int, gpu_hour_usd: float | None, tokens_per_s: float | None
+) -> Decimal:
+    """The amortised GPU cost of a local model's answer (see the module docstring); 0 when the
+    directory gives no GPU price or no throughput."""
+    if not gpu_hour_usd or not tokens_per_s or output_tokens <= 0:
+        return Decimal(0)
+    return _d(gpu_hour_usd) * output_tokens / (Decimal(3600) * _d(tokens_per_s))
+
+
+def gpu_cost_usd(
+    output_tokens: int, gpu_hour_usd: float | None, tokens_per_s: float | None
+) -> float:
+    return float(gpu_cost_decimal(output_tokens, gpu_hour_usd, tokens_per_s))
 
 
 def _canonical(price: float | None) -> str | None:

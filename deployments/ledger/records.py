@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from deployments.canonical import Usage
-from deployments.ledger.cost import Prices, cost_usd, price_version
+from deployments.ledger.cost import Prices, cost_usd, gpu_cost_usd, price_version
 
 RecordOutcome = Literal["ok", "failed", "caller_error", "interrupted"]
 
@@ -29,7 +29,9 @@ class UsageRecord(BaseModel):
     cached_input_tokens: int = Field(default=0, ge=0)
     cache_write_tokens: int = Field(default=0, ge=0)
     cache_write_1h_tokens: int = Field(default=0, ge=0)
-    cost_usd: float = Field(ge=0)
+    cost_usd: float = Field(ge=0)  # cash: what the provider bills
+    # Local models: the GPUs' amortised cost (cost.gpu_cost_decimal), kept apart from cash.
+    gpu_cost_usd: float = Field(default=0.0, ge=0)
     price_version: str  # cost.price_version of the prices used: history never gets repriced
     ttft_ms: float | None = Field(default=None, ge=0)  # streams and chat; None when no token came
     latency_ms: float = Field(ge=0)
@@ -63,9 +65,11 @@ class UsageRecord(BaseModel):
         ttft_ms: float | None = None,
         error_kind: str | None = None,
         ts: datetime | None = None,
+        gpu_tokens_per_s: float | None = None,
     ) -> UsageRecord:
         """The record of an attempt, costed from the usage the provider reported (a failed
-        attempt books whatever usage it had; usually none)."""
+        attempt books whatever usage it had; usually none). `gpu_tokens_per_s`: a local model's
+        throughput per replica, for its GPU cost."""
         return cls(
             request_id=request_id,
             attempt=attempt,
@@ -81,6 +85,7 @@ class UsageRecord(BaseModel):
             cache_write_tokens=usage.cache_write_tokens,
             cache_write_1h_tokens=usage.cache_write_1h_tokens,
             cost_usd=cost_usd(usage, pricing),
+            gpu_cost_usd=gpu_cost_usd(usage.output_tokens, pricing.gpu_hour_usd, gpu_tokens_per_s),
             price_version=price_version(pricing),
             ttft_ms=ttft_ms,
             latency_ms=latency_ms,

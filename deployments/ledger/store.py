@@ -4,6 +4,10 @@ A cluster that wants a server database implements `LedgerStore`; nothing else ch
 SQLite store keeps records on disk, so the CostLedger actor's memory does not grow with them
 (SQLite's page cache is bounded), and writes each batch in one transaction with `INSERT OR IGNORE`
 on the (request_id, attempt) primary key, so a batch sent twice is booked once.
+
+The file carries its schema version (`PRAGMA user_version`). Version 2 added `gpu_cost_usd`; a
+version-1 file is migrated in place when the store opens it for writing. A read-only store (the
+`switchyard spend` CLI) never writes, and reads a version-1 file as having no GPU cost.
 """
 
 from __future__ import annotations
@@ -38,8 +42,9 @@ class SpendRow(BaseModel):
     output_tokens: int
     cached_input_tokens: int
     cache_write_tokens: int
-    cost_usd: float
+    cost_usd: float  # cash
     failed: int  # attempts that failed or were interrupted
+    gpu_cost_usd: float = 0.0  # local models' amortised GPU cost, apart from cash
 
 
 class LedgerStore(Protocol):
@@ -85,6 +90,7 @@ CREATE TABLE IF NOT EXISTS usage (
     cache_write_tokens INTEGER NOT NULL,
     cache_write_1h_tokens INTEGER NOT NULL,
     cost_usd REAL NOT NULL,
+    gpu_cost_usd REAL NOT NULL DEFAULT 0,
     price_version TEXT NOT NULL,
     ttft_ms REAL,
     latency_ms REAL NOT NULL,
@@ -95,6 +101,7 @@ CREATE TABLE IF NOT EXISTS usage (
 CREATE INDEX IF NOT EXISTS usage_day ON usage (day);
 CREATE INDEX IF NOT EXISTS usage_tenant_day ON usage (tenant, day);
 """
+SCHEMA_VERSION = 2
 
 _COLUMNS = (
     "request_id",
@@ -112,6 +119,7 @@ _COLUMNS = (
     "cache_write_tokens",
     "cache_write_1h_tokens",
     "cost_usd",
+    "gpu_cost_usd",
     "price_version",
     "ttft_ms",
     "latency_ms",
@@ -143,6 +151,7 @@ def _row(record: UsageRecord) -> _Row:
         record.cache_write_tokens,
         record.cache_write_1h_tokens,
         record.cost_usd,
+        record.gpu_cost_usd,
         record.price_version,
         record.ttft_ms,
         record.latency_ms,
@@ -152,21 +161,53 @@ def _row(record: UsageRecord) -> _Row:
 
 
 class SQLiteLedgerStore:
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        # Autocommit mode, so that transactions are exactly the BEGIN/COMMIT written below.
-        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.read_only = read_only
+        if read_only:
+            if not Path(self.path).exists():
+                raise FileNotFoundError(f"no ledger at {self.path}")
+            uri = f"{Path(self.path).resolve().as_uri()}?mode=ro"
+            self._conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        else:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            # Autocommit mode, so that transactions are exactly the BEGIN/COMMIT written below.
+            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._lock = threading.Lock()  # one connection; the actor may call from a thread pool
-        self.journal_mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        # NORMAL under WAL: a committed batch survives the process being killed (only an OS crash
-        # can lose the last commits), at a fraction of FULL's fsyncs.
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute("PRAGMA busy_timeout=5000")  # a CLI reading the file meanwhile
-        self._conn.executescript(_SCHEMA)
+        self._conn.execute("PRAGMA busy_timeout=5000")  # the actors and a CLI share the file
+        if read_only:
+            self.journal_mode = self._conn.execute("PRAGMA journal_mode").fetchone()[0]
+        else:
+            self.journal_mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            # NORMAL under WAL: a committed batch survives the process being killed (only an OS
+            # crash can lose the last commits), at a fraction of FULL's fsyncs.
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.executescript(_SCHEMA)
+            self._migrate()
+        self._columns = {row[1] for row in self._conn.execute("PRAGMA table_info(usage)")}
+
+    def _migrate(self) -> None:
+        """Bring a file written by an older Switchyard up to SCHEMA_VERSION, in place."""
+        version = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+        if version >= SCHEMA_VERSION:
+            return
+        columns = {row[1] for row in self._conn.execute("PRAGMA table_info(usage)")}
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            if "gpu_cost_usd" not in columns:  # version 1
+                self._conn.execute(
+                    "ALTER TABLE usage ADD COLUMN gpu_cost_usd REAL NOT NULL DEFAULT 0"
+                )
+            self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
 
     def write_batch(self, records: Sequence[UsageRecord]) -> int:
+        if self.read_only:
+            raise PermissionError(f"the ledger at {self.path} is open read-only")
         rows = [_row(record) for record in records]
         if not rows:
             return 0
@@ -200,12 +241,14 @@ class SQLiteLedgerStore:
         groups = list(dict.fromkeys(group_by))  # keys are checked against GROUP_KEYS above
         n = len(groups)
         failed = ", ".join(f"'{outcome}'" for outcome in FAILED_OUTCOMES)
+        gpu = "gpu_cost_usd" if "gpu_cost_usd" in self._columns else "0.0"  # a version-1 file
         sql = (
             f"SELECT {''.join(g + ', ' for g in groups)}"
             "COUNT(DISTINCT request_id), COUNT(*), "
             "COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0), "
             "COALESCE(SUM(cached_input_tokens), 0), COALESCE(SUM(cache_write_tokens), 0), "
-            f"COALESCE(SUM(cost_usd), 0.0), COALESCE(SUM(outcome IN ({failed})), 0) "
+            f"COALESCE(SUM(cost_usd), 0.0), COALESCE(SUM(outcome IN ({failed})), 0), "
+            f"COALESCE(SUM({gpu}), 0.0) "
             "FROM usage"
         )
         if where:
@@ -226,6 +269,7 @@ class SQLiteLedgerStore:
                 cache_write_tokens=row[n + 5],
                 cost_usd=row[n + 6],
                 failed=row[n + 7],
+                gpu_cost_usd=row[n + 8],
             )
             for row in result
         ]

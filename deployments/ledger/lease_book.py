@@ -1,0 +1,268 @@
+"""The actor's side of the leases: who holds how much of each allowance, and what is left.
+
+Per counter and window the book keeps, for each replica, what it was granted, consumed and gave
+back (all cumulative). From those:
+
+    used      = base + Σ consumed                   what the window has really spent
+    held(r)   = max(granted − returned, consumed)   what replica r may have spent by now
+    committed = base + Σ held                       used, plus every lease still out
+    pool      = limit − committed                   what no replica holds
+
+A grant never exceeds the pool, so the leases together can never allow more than the limit: no
+over-grant, whatever the replicas do with their leases and however messages are lost. (A budget
+can still be overrun by calls whose real cost exceeded their estimate; that shows up as
+`consumed > granted` and is counted in full.)
+
+Each replica is offered a fair share of what is left unspent (`target`): everything left divided
+by the replicas seen lately, so a replica that joins late gets its part as the others give back
+their excess. When a replica reports it was *starved* (a call found its lease empty while the
+window still had room), the others' targets drop to the rounded-down share, so the last whole
+units move to where the calls are. A replica silent for `reclaim_after_s` is presumed gone and its
+unspent lease returns to the pool; replicas stop using a lease well before that (`LeaseClient`).
+
+`base` is what the window had spent before the book first saw it: for a rolling-24h counter, the
+23 hourly buckets before it; for a new window, what the usage ledger already holds for it (a
+budget configured mid-day starts from the day's spend so far).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from deployments.ledger.leases import (
+    CounterSpec,
+    CounterStatus,
+    Holding,
+    LeaseGrant,
+    LeaseReport,
+)
+from deployments.ledger.windows import Window, rolling_history_start
+
+FORGET_AFTER_S = 86_400.0  # a window this long over can no longer be reported against
+
+
+@dataclass
+class Holder:
+    granted: float = 0.0
+    consumed: float = 0.0
+    returned: float = 0.0
+    last_seen: float = 0.0
+    starved_at: float | None = None
+
+    def held(self, live: bool) -> float:
+        if not live:
+            return self.consumed
+        return max(self.granted - self.returned, self.consumed)
+
+    def on_hand(self) -> float:
+        return max(0.0, self.granted - self.returned - self.consumed)
+
+
+@dataclass
+class Counter:
+    spec: CounterSpec
+    window: Window
+    base: float = 0.0
+    exhausted_until: float | None = None
+    holders: dict[str, Holder] = field(default_factory=dict)
+
+    def used(self) -> float:
+        return self.base + sum(h.consumed for h in self.holders.values())
+
+
+class LeaseStore(Protocol):
+    """Where the book keeps its state, so that a restarted actor never grants twice."""
+
+    def load(self, ended_after: float) -> list[Counter]: ...
+
+    def save(self, counters: Sequence[Counter]) -> None: ...
+
+    def consumed_between(self, key: str, start: float, end: float) -> float:
+        """What a key's windows that started in [start, end) consumed, bases excluded."""
+        ...
+
+    def seed(self, spec: CounterSpec, window: Window) -> float:
+        """What the usage ledger already holds against `spec` in `window` (0 if nothing)."""
+        ...
+
+
+class LeaseBook:
+    def __init__(
+        self,
+        store: LeaseStore | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        active_s: float = 3.0,
+        reclaim_after_s: float = 60.0,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._active_s = active_s  # replicas seen this recently share the allowance
+        self._reclaim_after_s = reclaim_after_s  # silent this long: presumed gone
+        self._counters: dict[tuple[str, str], Counter] = {}
+        self._forgot_at = clock()
+        if store is not None:
+            for counter in store.load(ended_after=clock() - FORGET_AFTER_S):
+                self._counters[(counter.spec.key, counter.window.key)] = counter
+
+    # --- the round trip ---------------------------------------------------------------------------
+
+    def sync(self, replica: str, reports: Iterable[LeaseReport]) -> list[LeaseGrant]:
+        now = self._clock()
+        changed: list[Counter] = []
+        grants = []
+        for report in reports:
+            counter = self._counter(report, now)
+            holder = counter.holders.setdefault(replica, Holder())
+            holder.consumed = max(holder.consumed, report.consumed)
+            holder.returned = max(holder.returned, report.returned)
+            holder.last_seen = now
+            if report.starved:
+                holder.starved_at = now
+            if report.exhausted_until is not None and (
+                counter.exhausted_until is None or report.exhausted_until > counter.exhausted_until
+            ):
+                counter.exhausted_until = report.exhausted_until
+            target = self._keep(counter, replica, self._share(counter, now), now)
+            holder.granted += self._grant(counter, holder, target, now)
+            changed.append(counter)
+            grants.append(self._answer(counter, holder, target, now))
+        if self._store is not None and changed:
+            # Saved before answering: a replica only ever spends grants that survive a restart.
+            self._store.save(changed)
+        self._forget_old(now)
+        return grants
+
+    def status(self) -> list[CounterStatus]:
+        """Every counter in its current window, keyed by spec."""
+        now = self._clock()
+        latest: dict[str, Counter] = {}
+        for counter in self._counters.values():
+            if counter.window.contains(now):
+                latest[counter.spec.key] = counter
+        return [self._status(counter, now) for _, counter in sorted(latest.items())]
+
+    # --- internals --------------------------------------------------------------------------------
+
+    def _counter(self, report: LeaseReport, now: float) -> Counter:
+        key = (report.spec.key, report.window)
+        counter = self._counters.get(key)
+        if counter is None:
+            window = Window(report.window, report.window_start, report.window_end)
+            counter = Counter(report.spec, window)
+            counter.base = self._base(report.spec, window)
+            counter.exhausted_until = self._carried_exhaustion(report.spec.key, window)
+            self._counters[key] = counter
+        # The replicas hold the configuration: the latest report's limit is the one in force.
+        counter.spec = report.spec
+        return counter
+
+    def _base(self, spec: CounterSpec, window: Window) -> float:
+        if self._store is None:
+            return 0.0
+        if spec.reset == "rolling-24h":
+            history = self._store.consumed_between(
+                spec.key, rolling_history_start(window), window.start
+            )
+            if history:
+                return history
+            # No bucket history (a new book): count what the usage ledger holds for the period.
+            span = Window(window.key, rolling_history_start(window), window.end)
+            return self._store.seed(spec, span)
+        return self._store.seed(spec, window)
+
+    def _carried_exhaustion(self, key: str, window: Window) -> float | None:
+        """A quota the provider said is spent past the end of the last window stays spent."""
+        until = [
+            c.exhausted_until
+            for c in self._counters.values()
+            if c.spec.key == key and c.exhausted_until is not None
+        ]
+        latest = max(until, default=None)
+        return latest if latest is not None and latest > window.start else None
+
+    def _live(self, holder: Holder, now: float) -> bool:
+        return now - holder.last_seen < self._reclaim_after_s
+
+    def _exhausted(self, counter: Counter, now: float) -> bool:
+        return counter.exhausted_until is not None and counter.exhausted_until > now
+
+    def _committed(self, counter: Counter, now: float) -> float:
+        return counter.base + sum(h.held(self._live(h, now)) for h in counter.holders.values())
+
+    def _share(self, counter: Counter, now: float) -> float:
+        """What each replica seen lately may hold: an equal part of what is left unspent."""
+        if self._exhausted(counter, now) or not counter.window.contains(now):
+            return 0.0
+        active = [h for h in counter.holders.values() if now - h.last_seen < self._active_s]
+        unspent = max(0.0, counter.spec.limit - counter.used())
+        share = unspent / max(1, len(active))
+        # Whole units are shared rounded up, so that the last unit is held somewhere.
+        return float(math.ceil(share)) if counter.spec.integral else share
+
+    def _keep(self, counter: Counter, replica: str, share: float, now: float) -> float:
+        """What `replica` should hold on to; it gives back the rest of what it has not reserved.
+
+        A replica whose calls went without lately keeps its share. One that did not, while
+        another did, keeps only the rounded-down part, so the last whole units move to where the
+        calls are (when both went without, the holder keeps it: either will use it)."""
+        if not counter.spec.integral or share == 0:
+            return share
+
+        def starved(holder: Holder) -> bool:
+            return holder.starved_at is not None and now - holder.starved_at < self._active_s
+
+        here = counter.holders[replica]
+        elsewhere = any(starved(h) for r, h in counter.holders.items() if r != replica)
+        if elsewhere and not starved(here):
+            active = [h for h in counter.holders.values() if now - h.last_seen < self._active_s]
+            unspent = max(0.0, counter.spec.limit - counter.used())
+            return float(math.floor(unspent / max(1, len(active))))
+        return share
+
+    def _grant(self, counter: Counter, holder: Holder, target: float, now: float) -> float:
+        pool = counter.spec.limit - self._committed(counter, now)
+        grant = min(target - holder.on_hand(), pool)
+        if counter.spec.integral:
+            grant = math.floor(grant)
+        return max(0.0, grant)
+
+    def _answer(self, counter: Counter, holder: Holder, target: float, now: float) -> LeaseGrant:
+        return LeaseGrant(
+            key=counter.spec.key,
+            window=counter.window.key,
+            granted=holder.granted,
+            target=target,
+            used=counter.used(),
+            committed=self._committed(counter, now),
+            limit=counter.spec.limit,
+            exhausted_until=counter.exhausted_until if self._exhausted(counter, now) else None,
+        )
+
+    def _status(self, counter: Counter, now: float) -> CounterStatus:
+        return CounterStatus(
+            spec=counter.spec,
+            window=counter.window.key,
+            window_end=counter.window.end,
+            used=counter.used(),
+            committed=self._committed(counter, now),
+            exhausted_until=counter.exhausted_until if self._exhausted(counter, now) else None,
+            holdings=tuple(
+                Holding(replica=r, on_hand=h.on_hand(), last_seen=h.last_seen)
+                for r, h in sorted(counter.holders.items())
+                if self._live(h, now)
+            ),
+        )
+
+    def _forget_old(self, now: float) -> None:
+        """Keep memory to the live windows: anything long over lives only in the store."""
+        if now - self._forgot_at < 60:
+            return
+        self._forgot_at = now
+        old = [key for key, c in self._counters.items() if c.window.end < now - FORGET_AFTER_S]
+        for key in old:
+            del self._counters[key]

@@ -1,0 +1,341 @@
+"""LeaseClient: an Ingress replica's leases of the free tiers and budgets (see `leases.py`).
+
+The request path calls `reserve`, `settle`, `release` and `mark_exhausted`: synchronous dictionary
+arithmetic on this replica's lease, never an await. A reservation succeeds only out of what the
+actor has already leased to this replica, so a replica can never spend what another holds; the
+price is that a call may find its replica's lease empty while another replica's still has some
+(it is then *starved*: it reports so, and the lease moves over within a round or two).
+
+A background task (`run`) reports every counter each round, gives back whatever exceeds the
+actor's target, and adopts the actor's answer. A lease is only good while the actor has answered
+lately (`lease_ttl_s`): a replica cut off from it stops spending well before the actor presumes it
+gone and hands its lease to others, so a partition cannot make two replicas spend the same part.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import cast
+
+from deployments.ledger.leases import CounterSpec, LeaseGrant, LeaseReport
+from deployments.ledger.windows import Window, window_at
+
+logger = logging.getLogger(__name__)
+
+SyncFn = Callable[[str, list[LeaseReport]], Awaitable[list[LeaseGrant]]]
+_EPSILON = 1e-12  # USD arithmetic in floats: a reservation of exactly what is left must fit
+
+
+class Lease:
+    """One counter in one window, on this replica."""
+
+    __slots__ = (
+        "committed",
+        "consumed",
+        "exhausted_until",
+        "granted",
+        "limit",
+        "reserved",
+        "returned",
+        "spec",
+        "starved",
+        "target",
+        "used",
+        "window",
+    )
+
+    def __init__(self, spec: CounterSpec, window: Window) -> None:
+        self.spec = spec
+        self.window = window
+        self.granted = 0.0  # the actor's figure, adopted each round
+        self.consumed = 0.0
+        self.returned = 0.0
+        self.reserved = 0.0  # by calls in flight
+        self.target: float | None = None
+        self.used = 0.0  # cluster-wide, as of the last round
+        self.committed = 0.0
+        self.limit = spec.limit
+        self.exhausted_until: float | None = None
+        self.starved = False
+
+    def available(self) -> float:
+        return self.granted - self.consumed - self.returned - self.reserved
+
+    def exhausted(self, now: float) -> bool:
+        return self.exhausted_until is not None and self.exhausted_until > now
+
+    def report(self) -> LeaseReport:
+        return LeaseReport(
+            spec=self.spec,
+            window=self.window.key,
+            window_start=self.window.start,
+            window_end=self.window.end,
+            consumed=self.consumed,
+            returned=self.returned,
+            starved=self.starved,
+            exhausted_until=self.exhausted_until,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """A reservation: `amount` of `lease`, to settle or release exactly once."""
+
+    lease: Lease
+    amount: float
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """What a replica knows of a counter: the limit and the cluster's spend as of its last round."""
+
+    limit: float
+    used: float
+    committed: float
+    available: float  # on this replica's lease, now
+    window_end: float
+
+
+class LeaseClient:
+    def __init__(
+        self,
+        replica_id: str,
+        sync: SyncFn,
+        *,
+        clock: Callable[[], float] = time.time,
+        lease_ttl_s: float = 20.0,
+        call_timeout_s: float = 2.0,
+    ) -> None:
+        self.replica_id = replica_id
+        self._sync = sync
+        self._clock = clock
+        self._lease_ttl_s = lease_ttl_s
+        self._call_timeout_s = call_timeout_s
+        self._specs: dict[str, CounterSpec] = {}
+        self._leases: dict[str, Lease] = {}
+        self._closing: list[Lease] = []  # ended windows (or dropped counters) still to report
+        self._last_ok: float | None = None
+        self._failed_rounds = 0
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def for_actor(cls, replica_id: str, *, name: str, namespace: str | None = None) -> LeaseClient:
+        """A client of the named Allowances actor (the Ray glue: the only Ray-aware part)."""
+        from deployments.named_actor import NamedActor
+
+        actor = NamedActor(name, namespace)
+
+        async def sync(replica: str, reports: list[LeaseReport]) -> list[LeaseGrant]:
+            return cast(list[LeaseGrant], await actor.call("sync", replica, reports))
+
+        return cls(replica_id, sync)
+
+    # --- configuration ----------------------------------------------------------------------------
+
+    def configure(self, specs: Iterable[CounterSpec]) -> None:
+        """The counters in force (on start and every reload). A changed limit keeps the lease; a
+        counter no longer configured is reported one last time and dropped."""
+        by_key = {spec.key: spec for spec in specs}
+        for key in list(self._leases):
+            if key not in by_key:
+                self._closing.append(self._leases.pop(key))
+        for key, spec in by_key.items():
+            lease = self._leases.get(key)
+            if lease is not None and lease.spec.reset != spec.reset:
+                self._closing.append(self._leases.pop(key))  # a new rule: new windows
+            elif lease is not None:
+                lease.spec = spec
+                lease.limit = spec.limit
+        self._specs = by_key
+        self._poke()  # new counters get their first lease now, not a round later
+
+    # --- the request path: synchronous, O(1) ------------------------------------------------------
+
+    def has(self, key: str) -> bool:
+        return key in self._specs
+
+    def reserve(self, key: str, amount: float) -> Ticket | None:
+        """Set `amount` aside from this replica's lease, or None when the lease cannot cover it."""
+        now = self._clock()
+        lease = self._current(key, now)
+        if lease is None or lease.exhausted(now):
+            return None
+        if self._fresh(now) and lease.available() + _EPSILON >= amount:
+            lease.reserved += amount
+            return Ticket(lease, amount)
+        if lease.limit - lease.used >= amount:
+            # The window has room, just not here: say so, and ask again at once.
+            lease.starved = True
+            self._poke()
+        return None
+
+    def settle(self, ticket: Ticket, actual: float) -> None:
+        """The call is over: its reservation becomes what it really used."""
+        lease = ticket.lease
+        lease.reserved = _clean(lease.reserved - ticket.amount)
+        lease.consumed += actual
+
+    def release(self, ticket: Ticket) -> None:
+        """The call used none of it."""
+        lease = ticket.lease
+        lease.reserved = _clean(lease.reserved - ticket.amount)
+
+    def mark_exhausted(self, key: str, until: float | None = None) -> None:
+        """The provider says the quota is spent: none of it here until `until` (default: the
+        window's end), and the actor tells every other replica on its next round."""
+        now = self._clock()
+        lease = self._current(key, now)
+        if lease is None:
+            return
+        until = lease.window.end if until is None else until
+        if lease.exhausted_until is None or until > lease.exhausted_until:
+            lease.exhausted_until = until
+        self._poke()
+
+    def standing(self, key: str) -> Standing | None:
+        now = self._clock()
+        lease = self._current(key, now)
+        if lease is None:
+            return None
+        available = lease.available() if self._fresh(now) and not lease.exhausted(now) else 0.0
+        return Standing(lease.limit, lease.used, lease.committed, available, lease.window.end)
+
+    # --- the background task ----------------------------------------------------------------------
+
+    def start(self, interval_s: float = 0.1) -> asyncio.Task[None]:
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self.run(interval_s))
+        return self._task
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        # One last round: what this replica consumed is counted, what it holds goes back.
+        for lease in self._leases.values():
+            lease.target = 0.0
+        with contextlib.suppress(Exception):
+            await self.sync_once()
+
+    async def run(self, interval_s: float = 0.1) -> None:
+        while True:
+            try:
+                ok = await self.sync_once()
+            except Exception:  # a bug here must not stop the rounds: leases would run dry
+                logger.exception("lease round failed")
+                ok = False
+            delay = interval_s if ok else min(interval_s * 2**self._failed_rounds, 2.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+            self._wake.clear()
+
+    async def sync_once(self) -> bool:
+        """One round with the actor. Never raises (except cancellation)."""
+        now = self._clock()
+        for key in self._specs:
+            self._current(key, now)  # new counters get a lease; ended windows roll over
+        if not self._leases and not self._closing:
+            return True
+        for lease in self._leases.values():
+            self._give_back_excess(lease)
+        closing, self._closing = self._closing, []
+        for lease in closing:
+            lease.target = 0.0  # an ended window or a dropped counter: give it all back
+            self._give_back_excess(lease)
+        sent = [*self._leases.values(), *closing]
+        reports = [lease.report() for lease in sent]
+        try:
+            grants = await asyncio.wait_for(
+                self._sync(self.replica_id, reports), self._call_timeout_s
+            )
+        except asyncio.CancelledError:
+            self._closing = closing + self._closing
+            raise
+        except Exception as exc:
+            self._closing = closing + self._closing
+            self._failed_rounds += 1
+            if self._failed_rounds == 1:
+                logger.warning("Allowances unreachable; spending only what is leased: %r", exc)
+            return False
+        if self._failed_rounds:
+            logger.info("Allowances reachable again after %d rounds", self._failed_rounds)
+            self._failed_rounds = 0
+        self._last_ok = now
+        for lease, report, grant in zip(sent, reports, grants, strict=True):
+            self._adopt(lease, grant)
+            if report.starved:
+                lease.starved = False
+        # A closed window is done once nothing is in flight and its last consumption went out;
+        # windows that closed while this round was out wait for the next.
+        unfinished = [
+            lease
+            for lease, report in zip(closing, reports[len(sent) - len(closing) :], strict=True)
+            if lease.reserved or lease.consumed != report.consumed
+        ]
+        self._closing = unfinished + self._closing
+        return True
+
+    # --- internals --------------------------------------------------------------------------------
+
+    def _poke(self) -> None:
+        """Start the next round now. Only from the loop's own thread (asyncio.Event is not
+        thread-safe); called from elsewhere (a sync `reconfigure`), the next round comes anyway."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._wake.set()
+
+    def _fresh(self, now: float) -> bool:
+        """May this replica spend its leases? Only while the actor answered lately."""
+        return self._last_ok is not None and now - self._last_ok < self._lease_ttl_s
+
+    def _current(self, key: str, now: float) -> Lease | None:
+        lease = self._leases.get(key)
+        if lease is not None and lease.window.contains(now):
+            return lease
+        spec = self._specs.get(key)
+        if spec is None:
+            return None
+        fresh = Lease(spec, window_at(spec.reset, now))
+        if lease is not None:
+            self._closing.append(lease)
+            if lease.exhausted_until is not None and lease.exhausted_until > now:
+                fresh.exhausted_until = lease.exhausted_until
+        self._leases[key] = fresh
+        return fresh
+
+    def _give_back_excess(self, lease: Lease) -> None:
+        if lease.target is None:
+            return
+        excess = min(lease.available(), lease.available() + lease.reserved - lease.target)
+        if lease.spec.integral:
+            excess = math.floor(excess)
+        if excess > 0:
+            lease.returned += excess
+
+    def _adopt(self, lease: Lease, grant: LeaseGrant) -> None:
+        # The actor is the only one who grants: its figure is the truth, even when lower (its
+        # store was lost), so this replica never spends a grant the actor does not know of.
+        lease.granted = grant.granted
+        lease.target = grant.target
+        lease.used = grant.used
+        lease.committed = grant.committed
+        lease.limit = grant.limit
+        if grant.exhausted_until is not None and (
+            lease.exhausted_until is None or grant.exhausted_until > lease.exhausted_until
+        ):
+            lease.exhausted_until = grant.exhausted_until
+
+
+def _clean(value: float) -> float:
+    return 0.0 if abs(value) < _EPSILON else value

@@ -1,0 +1,120 @@
+"""What Ingress replicas and the Allowances actor send each other about free tiers and budgets.
+
+An allowance is a limited amount per window: a free tier's requests or tokens per day, a tenant's
+or agent's USD per day or month. The actor owns the count; each replica holds a *lease*, a share
+of what is left, and spends it locally without asking (design §9: no request waits on an actor).
+
+Every amount a replica reports is cumulative for the window (consumed so far, returned so far) and
+every amount the actor answers is cumulative too (granted so far). Taking the larger of an old and
+a new value is then always right, so a lost or repeated message can neither lose nor double
+anything, and an actor restarted from its store picks up where it was.
+
+Plain frozen dataclasses with slots: they cross the actor boundary ten times a second per replica
+and carry no validation worth pydantic's cost (both sides build them themselves).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from deployments.ledger.windows import Reset
+
+Kind = Literal["free_requests", "free_tokens", "budget"]
+
+
+@dataclass(frozen=True, slots=True)
+class CounterSpec:
+    """One allowance, as configured (the directory's free tiers, the tenants' budgets)."""
+
+    key: str  # e.g. "free_requests:google/gemini-2.5-flash-free", "budget:acme/bot:day"
+    kind: Kind
+    reset: Reset
+    limit: float  # requests, tokens or USD per window
+    model: str | None = None  # free tiers
+    tenant: str | None = None  # budgets
+    agent: str | None = None  # agent budgets; None: the tenant's own budget
+
+    @property
+    def integral(self) -> bool:
+        """Whole units (requests, tokens) are leased whole; USD is leased to the fraction."""
+        return self.kind != "budget"
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseReport:
+    """A replica's state for one counter in one window; sent every round."""
+
+    spec: CounterSpec
+    window: str
+    window_start: float
+    window_end: float
+    consumed: float  # cumulative: what this replica's calls used
+    returned: float  # cumulative: what this replica gave back unused
+    starved: bool = False  # a call found this replica's lease short while the window had room
+    exhausted_until: float | None = None  # the provider said the quota is spent (429)
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseGrant:
+    """The actor's answer for one counter: the replica's lease and the cluster's totals."""
+
+    key: str
+    window: str
+    granted: float  # cumulative: everything ever leased to this replica in this window
+    target: float  # what the replica should hold unspent; it gives back any excess
+    used: float  # the cluster's consumption in the window (earlier buckets included)
+    committed: float  # used plus every lease still outstanding
+    limit: float
+    exhausted_until: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Holding:
+    """One replica's lease of one counter, for status pages."""
+
+    replica: str
+    on_hand: float  # leased and not yet spent
+    last_seen: float  # unix time of its last report
+
+
+@dataclass(frozen=True, slots=True)
+class CounterStatus:
+    """One counter in its current window, as the actor sees it (`GET /v1/spend`, the CLI)."""
+
+    spec: CounterSpec
+    window: str
+    window_end: float
+    used: float
+    committed: float
+    exhausted_until: float | None
+    holdings: tuple[Holding, ...] = field(default_factory=tuple)
+
+    @property
+    def remaining(self) -> float:
+        """What the window still allows; 0 while the provider says the quota is spent."""
+        if self.exhausted_until is not None:
+            return 0.0
+        return max(0.0, self.spec.limit - self.used)
+
+    def as_dict(self) -> dict[str, object]:
+        spec = self.spec
+        return {
+            "key": spec.key,
+            "kind": spec.kind,
+            "model": spec.model,
+            "tenant": spec.tenant,
+            "agent": spec.agent,
+            "reset": spec.reset,
+            "window": self.window,
+            "window_end": self.window_end,
+            "limit": spec.limit,
+            "used": self.used,
+            "leased": max(0.0, self.committed - self.used),
+            "remaining": self.remaining,
+            "exhausted_until": self.exhausted_until,
+            "replicas": [
+                {"replica": h.replica, "on_hand": h.on_hand, "last_seen": h.last_seen}
+                for h in self.holdings
+            ],
+        }
