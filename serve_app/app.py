@@ -20,6 +20,7 @@ from deployments.cloud.proxy import CloudProxy
 from directory.loader import load_directory
 from directory.schema import Directory, ModelProfile
 from serve_app.ingress import Ingress
+from serve_app.tenants import TenantConfig, Tenants
 
 APP_NAME = "switchyard"
 INGRESS_NAME = "ingress"
@@ -104,6 +105,21 @@ class AppArgs(BaseModel):
     namespace: str = "switchyard"
     health_sync_s: float = Field(default=0.1, gt=0)
     ledger_flush_s: float = Field(default=0.2, gt=0)
+    allowance_sync_s: float = Field(default=0.1, gt=0)  # free-tier and budget lease rounds
+    # Budgets per tenant and agent (serve_app/tenants.py). They travel in the Ingress's
+    # user_config beside the directory, so a changed budget is a hot reload, not a restart.
+    tenants: dict[str, TenantConfig] = Field(default_factory=dict)
+
+
+def user_config(args: AppArgs, directory: Directory) -> dict[str, Any]:
+    """What the Ingress's `reconfigure` gets: the directory and the tenants config.
+
+    Raises ValueError when a tenant's downgrade target is not in the directory."""
+    tenants = Tenants(args.tenants)
+    problems = tenants.check(directory)
+    if problems:
+        raise ValueError("; ".join(problems))
+    return {"directory": directory.to_dict(), "tenants": tenants.model_dump(mode="json")}
 
 
 def _deployment(cls: type, name: str, options: dict[str, Any]) -> Deployment:
@@ -184,9 +200,10 @@ def build_app(args: AppArgs) -> Application:
         "directory_path": args.directory_path,
         "health_sync_s": args.health_sync_s,
         "ledger_flush_s": args.ledger_flush_s,
+        "allowance_sync_s": args.allowance_sync_s,
         "notices": {mid: o.notice for mid, o in args.local_overrides.items() if o.notice},
     }
-    options = {"user_config": {"directory": directory.to_dict()}, **args.ingress.options()}
+    options = {"user_config": user_config(args, directory), **args.ingress.options()}
     return _deployment(Ingress, INGRESS_NAME, options).bind(cloud, local, runtime)
 
 

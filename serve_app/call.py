@@ -53,5 +53,9 @@ class Route(BaseModel):
     attempts: list[Attempt] = Field(default_factory=list)
     skipped: list[Skipped] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)
-    cost_usd: float = 0.0
+    cost_usd: float = 0.0  # cash, every attempt's
+    gpu_cost_usd: float = 0.0  # local models' amortised GPU cost, apart from cash
+    # What the caller asked for, when its budget could not cover it and the tenant's config sent
+    # the call to a cheaper shortcut instead (the `shortcut` field then names that one).
+    downgraded_from: str | None = None
     notice: str | None = None  # e.g. "development stand-in: random weights, gibberish"

@@ -20,6 +20,7 @@ from serve_app.commands import (
     route_cmd,
     sandbox_cmd,
     serve_cmd,
+    spend_cmd,
 )
 
 COMMANDS: tuple[Callable[[Subparsers], None], ...] = (
@@ -28,6 +29,7 @@ COMMANDS: tuple[Callable[[Subparsers], None], ...] = (
     serve_cmd.register,
     deploy_cmd.register,
     sandbox_cmd.register,
+    spend_cmd.register,
 )
 
 

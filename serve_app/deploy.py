@@ -1,9 +1,10 @@
 """`serve deploy` for Switchyard: a Serve config that carries the directory, sent to a cluster.
 
-The directory travels in the Ingress deployment's `user_config`, so deploying a changed directory
-is a lightweight update: Serve calls `Ingress.reconfigure()` on the running replicas and the
-shortcuts re-point with no restart. The directory is validated here first; a broken one never
-leaves this machine (and a replica that gets one anyway refuses it and keeps the old one).
+The directory travels in the Ingress deployment's `user_config`, the tenants' budgets beside it,
+so deploying a changed directory or changed budgets is a lightweight update: Serve calls
+`Ingress.reconfigure()` on the running replicas and the shortcuts re-point with no restart. The
+directory is validated here first; a broken one never leaves this machine (and a replica that gets
+one anyway refuses it and keeps the old one).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 import httpx
 
 from directory.schema import Directory
-from serve_app.app import APP_NAME, INGRESS_NAME, AppArgs
+from serve_app.app import APP_NAME, INGRESS_NAME, AppArgs, user_config
 
 
 def serve_config(
@@ -30,7 +31,7 @@ def serve_config(
                 "import_path": "serve_app.app:app_builder",
                 "args": app_args.model_dump(mode="json", exclude_defaults=True),
                 "deployments": [
-                    {"name": INGRESS_NAME, "user_config": {"directory": directory.to_dict()}}
+                    {"name": INGRESS_NAME, "user_config": user_config(app_args, directory)}
                 ],
             }
         ],

@@ -1,14 +1,16 @@
 """The gateway: one call in, routed, failed over, metered. The single real implementation.
 
 Each Ingress replica holds one `Gateway`. Its collaborators are injected (the directory, the way to
-reach each model, the breaker view and the ledger), so it runs the same in a replica, in a unit
-test and in a notebook. Nothing here waits on an actor: health and ledger calls are synchronous
-appends to local state that background tasks ship out.
+reach each model, the breaker view, the ledger, the purse of free-tier and budget leases, and the
+metrics), so it runs the same in a replica, in a unit test and in a notebook. Nothing here waits on
+an actor: health, ledger, lease and metrics calls are synchronous work on local state that
+background tasks ship out.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Protocol, TypeVar
 
 from deployments.canonical import (
@@ -19,12 +21,14 @@ from deployments.canonical import (
     EmbeddingResult,
 )
 from deployments.errors import ContextLengthExceeded, FailoverError
-from deployments.ledger.cost import cost_usd
 from deployments.ledger.records import UsageRecord
 from directory.schema import Directory, ModelProfile
 from serve_app.call import CallOptions, ChatCall, EmbeddingCall, Route
+from serve_app.metrics import CallLabels, Meter, NullMeter
 from serve_app.routing.failover import AttemptReport, StreamAdapter, execute
 from serve_app.routing.plan import Candidate, Plan, PlanChecks, plan_call
+from serve_app.spending import CallMoney, Money, gpu_tokens_per_s
+from serve_app.tenants import Tenants
 
 Result = TypeVar("Result", ChatResult, EmbeddingResult)
 
@@ -61,6 +65,8 @@ class Gateway:
         health: HealthView,
         ledger: Ledger,
         notices: Mapping[str, str] | None = None,
+        money: Money | None = None,
+        meter: Meter | None = None,
     ) -> None:
         self.directory = directory
         # Said in every answer a model gives, e.g. that a development stand-in serves it.
@@ -68,39 +74,50 @@ class Gateway:
         self._backends = backends
         self._health = health
         self._ledger = ledger
+        self._money = money or Money()
+        self._meter: Meter = meter or NullMeter()
+        self._money.use(directory, self._money.tenants)
 
-    def use_directory(self, directory: Directory) -> None:
-        """Swap the directory; calls in flight keep the plan they already made."""
+    def use_directory(self, directory: Directory, tenants: Tenants | None = None) -> None:
+        """Swap the directory (and the tenants' budgets); calls in flight keep the plan they
+        already made."""
         self.directory = directory
+        self._money.use(directory, self._money.tenants if tenants is None else tenants)
 
     # --- chat -----------------------------------------------------------------------------------
 
     async def stream(self, call: ChatCall, route: Route) -> AsyncIterator[ChatChunk]:
         """Stream the answer; `route` is filled in as the call goes (model, attempts, usage)."""
-        plan = self._plan(call.name, call.request, call.options)
-        route.shortcut = plan.shortcut
-        route.skipped = list(plan.skipped)
-        backends = self._backends
-
-        calls: StreamAdapter[ChatChunk] = StreamAdapter(
-            open=lambda candidate: backends.stream(candidate, _for(call.request, candidate)),
-            has_content=ChatChunk.has_content,
-            usage_of=lambda chunk: chunk.usage,
-        )
-        async for candidate, chunk in execute(
-            plan,
-            calls,
-            observe=lambda report: self._observe(report, call.name, call.options, route),
-            first_item_timeout_s=lambda candidate: self._first_token_s(candidate, call.options),
-        ):
-            _served(route, candidate, self._notices)
-            yield chunk.model_copy(update={"provider_model": candidate.model.id})
+        meter = _CallMeter(self._meter, call.options, route)
+        money: CallMoney | None = None
+        try:
+            plan, money = self._plan(call.name, call.request, call.options, route)
+            backends = self._backends
+            calls: StreamAdapter[ChatChunk] = StreamAdapter(
+                open=lambda candidate: backends.stream(candidate, _for(call.request, candidate)),
+                has_content=ChatChunk.has_content,
+                usage_of=lambda chunk: chunk.usage,
+            )
+            async for candidate, chunk in execute(
+                plan,
+                calls,
+                observe=self._observer(call.options, route, money),
+                first_item_timeout_s=lambda candidate: self._first_token_s(candidate, call.options),
+            ):
+                _served(route, candidate, self._notices)
+                meter.first_item()
+                yield chunk.model_copy(update={"provider_model": candidate.model.id})
+            meter.outcome = "ok"
+        except BaseException as error:
+            meter.failed(error)
+            raise
+        finally:
+            if money is not None:
+                money.finish()
+            meter.done(streamed=True)
 
     async def complete(self, call: ChatCall, route: Route) -> ChatResult:
         """The whole answer. Same loop as `stream`, with one item: the result."""
-        plan = self._plan(call.name, call.request, call.options)
-        route.shortcut = plan.shortcut
-        route.skipped = list(plan.skipped)
         backends = self._backends
 
         async def one_result(candidate: Candidate) -> AsyncIterator[ChatResult]:
@@ -109,20 +126,11 @@ class Gateway:
         calls: StreamAdapter[ChatResult] = StreamAdapter(
             open=one_result, has_content=lambda result: True, usage_of=lambda r: r.usage
         )
-        items = execute(
-            plan,
-            calls,
-            observe=lambda report: self._observe(report, call.name, call.options, route),
-            first_item_timeout_s=lambda candidate: self._total_s(candidate, call.options),
-        )
-        return await _only_item(items, route, self._notices)
+        return await self._one_item(call.name, call.request, call.options, route, calls)
 
     # --- embeddings -----------------------------------------------------------------------------
 
     async def embed(self, call: EmbeddingCall, route: Route) -> EmbeddingResult:
-        plan = self._plan(call.name, call.request, call.options)
-        route.shortcut = plan.shortcut
-        route.skipped = list(plan.skipped)
         backends = self._backends
 
         async def one_result(candidate: Candidate) -> AsyncIterator[EmbeddingResult]:
@@ -132,25 +140,82 @@ class Gateway:
         calls: StreamAdapter[EmbeddingResult] = StreamAdapter(
             open=one_result, has_content=lambda result: True, usage_of=lambda r: r.usage
         )
-        items = execute(
-            plan,
-            calls,
-            observe=lambda report: self._observe(report, call.name, call.options, route),
-            first_item_timeout_s=lambda candidate: self._total_s(candidate, call.options),
-        )
-        return await _only_item(items, route, self._notices)
+        return await self._one_item(call.name, call.request, call.options, route, calls)
 
     # --- the parts ------------------------------------------------------------------------------
 
+    async def _one_item(
+        self,
+        name: str,
+        request: ChatRequest | EmbeddingRequest,
+        options: CallOptions,
+        route: Route,
+        calls: StreamAdapter[Result],
+    ) -> Result:
+        """Plan, execute a one-item call, and settle its money and metrics whatever happens."""
+        meter = _CallMeter(self._meter, options, route)
+        money: CallMoney | None = None
+        try:
+            plan, money = self._plan(name, request, options, route)
+            items = execute(
+                plan,
+                calls,
+                observe=self._observer(options, route, money),
+                first_item_timeout_s=lambda candidate: self._total_s(candidate, options),
+            )
+            result = await _only_item(items, route, self._notices)
+            meter.outcome = "ok"
+            return result
+        except BaseException as error:
+            meter.failed(error)
+            raise
+        finally:
+            if money is not None:
+                money.finish()
+            meter.done(streamed=False)
+
     def _plan(
-        self, name: str, request: ChatRequest | EmbeddingRequest, options: CallOptions
-    ) -> Plan:
+        self,
+        name: str,
+        request: ChatRequest | EmbeddingRequest,
+        options: CallOptions,
+        route: Route,
+    ) -> tuple[Plan, CallMoney]:
+        """The plan, with its free-tier tickets taken and its budget reserved: one synchronous
+        step, so no other call on this replica can take the same remainder in between."""
         health = self._health
+        directory = self.directory
+        money = self._money.for_call(directory, request, options)
         checks = PlanChecks(
             provider_available=lambda p: health.is_available(p) or health.try_acquire_probe(p),
             deployed=self._backends.serves,
+            free_tier_left=money.free_tier_left,
+            budget_refusal=money.budget_refusal,
         )
-        return plan_call(self.directory, name, request, privacy=options.privacy, checks=checks)
+        plan = plan_call(directory, name, request, privacy=options.privacy, checks=checks)
+        downgrade = money.downgrade_to
+        if not plan.candidates and money.refused_by_budget and downgrade not in (None, name):
+            # The tenant's config says: when the budget cannot cover the call, take a cheaper
+            # shortcut rather than refuse. The answer says so (downgraded_from, skipped).
+            assert downgrade is not None
+            money.start_over()
+            cheaper = plan_call(
+                directory, downgrade, request, privacy=options.privacy, checks=checks
+            )
+            route.downgraded_from = name
+            plan = Plan(
+                name=name,
+                shortcut=cheaper.shortcut,
+                candidates=cheaper.candidates,
+                skipped=plan.skipped + cheaper.skipped,
+            )
+        route.shortcut = plan.shortcut
+        route.skipped = list(plan.skipped)
+        if not plan.candidates and money.refused_by_budget:
+            money.finish()
+            raise money.exceeded()
+        money.reserve(plan.candidates)
+        return plan, money
 
     def _first_token_s(self, candidate: Candidate, options: CallOptions) -> float | None:
         provider = self.directory.providers[candidate.model.provider]
@@ -162,14 +227,18 @@ class Gateway:
         limits = [provider.timeouts.total_s, options.deadline_s]
         return min((limit for limit in limits if limit is not None), default=None)
 
+    def _observer(
+        self, options: CallOptions, route: Route, money: CallMoney
+    ) -> Callable[[AttemptReport], None]:
+        return lambda report: self._observe(report, options, route, money)
+
     def _observe(
-        self, report: AttemptReport, name: str, options: CallOptions, route: Route
+        self, report: AttemptReport, options: CallOptions, route: Route, money: CallMoney
     ) -> None:
-        """Book one attempt: ledger record, breaker outcome, and the caller's route."""
+        """Book one attempt: ledger record, breaker outcome, leases, metrics, the caller's route."""
         model = report.candidate.model
         route.attempts.append(report.as_attempt())
         route.usage = route.usage + report.usage
-        route.cost_usd += cost_usd(report.usage, model.pricing)
         # Only the provider's own failures count against its breaker: a prompt too long for the
         # model, a caller's error or a caller who hung up say nothing of its health.
         error = report.error
@@ -177,28 +246,89 @@ class Gateway:
             self._health.record(model.provider, True)
         elif isinstance(error, FailoverError) and not isinstance(error, ContextLengthExceeded):
             self._health.record(model.provider, False, error)
-        self._ledger.book(
-            UsageRecord.priced(
-                usage=report.usage,
-                pricing=model.pricing,
-                request_id=options.request_id,
-                attempt=report.number,
-                tenant=options.tenant,
-                agent=options.agent,
-                shortcut=name if name in self.directory.shortcuts else None,
-                model=model.id,
-                provider=model.provider,
-                latency_ms=report.latency_ms,
-                outcome=report.outcome,
-                ttft_ms=report.ttft_ms,
-                error_kind=type(error).__name__ if error is not None else None,
-            )
+        record = UsageRecord.priced(
+            usage=report.usage,
+            pricing=model.pricing,
+            request_id=options.request_id,
+            attempt=report.number,
+            tenant=options.tenant,
+            agent=options.agent,
+            shortcut=route.shortcut,
+            model=model.id,
+            provider=model.provider,
+            latency_ms=report.latency_ms,
+            outcome=report.outcome,
+            ttft_ms=report.ttft_ms,
+            error_kind=type(error).__name__ if error is not None else None,
+            gpu_tokens_per_s=gpu_tokens_per_s(model),
         )
+        self._ledger.book(record)
+        route.cost_usd += record.cost_usd
+        route.gpu_cost_usd += record.gpu_cost_usd
+        money.observe(report, record.cost_usd)
+        labels = _labels(model.id, model.provider, route.shortcut, options)
+        self._meter.attempt(
+            labels,
+            input_tokens=report.usage.input_tokens,
+            output_tokens=report.usage.output_tokens,
+            cost_usd=record.cost_usd,
+            gpu_cost_usd=record.gpu_cost_usd,
+        )
+        if len(route.attempts) > 1:
+            previous = route.attempts[-2]
+            self._meter.failover(
+                labels, from_model=previous.model, reason=previous.error_kind or "unknown"
+            )
 
 
 def _served(route: Route, candidate: Candidate, notices: Mapping[str, str]) -> None:
     route.model, route.provider = candidate.model.id, candidate.model.provider
     route.notice = notices.get(candidate.model.id)
+
+
+class _CallMeter:
+    """Times one call and tells the meter how it ended."""
+
+    __slots__ = ("_first_at", "_meter", "_options", "_route", "_started", "outcome")
+
+    def __init__(self, meter: Meter, options: CallOptions, route: Route) -> None:
+        self._meter = meter
+        self._options = options
+        self._route = route
+        self._started = time.perf_counter()
+        self._first_at: float | None = None
+        self.outcome = "cancelled"
+
+    def first_item(self) -> None:
+        if self._first_at is None:
+            self._first_at = time.perf_counter()
+
+    def failed(self, error: BaseException) -> None:
+        self.outcome = type(error).__name__ if isinstance(error, Exception) else "cancelled"
+
+    def done(self, *, streamed: bool) -> None:
+        total = time.perf_counter() - self._started
+        route = self._route
+        attempts_s = sum(attempt.duration_ms for attempt in route.attempts) / 1000
+        last = route.attempts[-1] if route.attempts else None
+        # Nothing tried (an unknown name, a refused budget): no model label, so that what callers
+        # type cannot grow the metrics' label sets.
+        model = route.model or (last.model if last else "")
+        provider = route.provider or (last.provider if last else "")
+        ttft = None
+        if streamed and self._first_at is not None:
+            ttft = self._first_at - self._started
+        self._meter.call(
+            _labels(model, provider, route.shortcut, self._options),
+            outcome=self.outcome,
+            latency_s=total,
+            ttft_s=ttft,
+            overhead_s=max(0.0, total - attempts_s),
+        )
+
+
+def _labels(model: str, provider: str, shortcut: str | None, options: CallOptions) -> CallLabels:
+    return CallLabels(model, provider, shortcut or "", options.tenant, options.agent)
 
 
 async def _only_item(

@@ -4,9 +4,10 @@ HTTP speaks OpenAI's format (`/v1/chat/completions`, `/v1/embeddings`, `/v1/mode
 Switchyard's own `/v1/providers`, `/v1/spend` and `/healthz`. Ray handles reach the same gateway
 through `chat_stream` and `embed_call`, which the entry points in `serve_app.client` use.
 
-The directory arrives in the deployment's `user_config`; `reconfigure` swaps it in place, so
-`serve deploy` with a changed directory re-points shortcuts with no restart. A directory that does
-not validate is refused and the old one keeps serving.
+The directory arrives in the deployment's `user_config`, with the tenants' budgets beside it
+(`tenants`); `reconfigure` swaps both in place, so `serve deploy` with a changed directory or
+changed budgets takes effect with no restart. A config that does not validate is refused whole and
+the old one keeps serving.
 """
 
 # No `from __future__ import annotations` here: Serve rebuilds the route methods' signatures for
@@ -18,6 +19,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import ValidationError
 from ray import serve
 
 from deployments.canonical import ChatChunk, EmbeddingResult
@@ -30,6 +32,8 @@ from serve_app.backends import HandleBackends
 from serve_app.call import ChatCall, EmbeddingCall, Route
 from serve_app.gateway import Gateway
 from serve_app.runtime import ReplicaRuntime
+from serve_app.spending import Money
+from serve_app.tenants import tenants_from_config
 
 logger = logging.getLogger("switchyard.ingress")
 
@@ -93,6 +97,8 @@ class Ingress:
             self._runtime.health,
             self._runtime.ledger,
             notices=self._runtime.notices,
+            money=Money(self._runtime.leases),
+            meter=self._runtime.meter,
         )
         self.directory_error: str | None = None
         self._runtime.ensure_started()
@@ -101,13 +107,17 @@ class Ingress:
         self._runtime.ensure_started()
         try:
             directory = directory_from_config(config)
-        except DirectoryError as error:
+            tenants = tenants_from_config(config)
+            problems = tenants.check(directory)
+            if problems:
+                raise ValueError("; ".join(problems))
+        except (DirectoryError, ValidationError, ValueError) as error:
             # Refuse it and keep serving the old one; /healthz says why.
             self.directory_error = str(error)
-            logger.error("refused a new directory: %s", error)
+            logger.error("refused a new directory or tenants config: %s", error)
             return
         self.directory_error = None
-        self._gateway.use_directory(directory)
+        self._gateway.use_directory(directory, tenants)
         self._runtime.configure_breakers(directory)
 
     # --- handles (the entry points in serve_app.client) ------------------------------------------
@@ -231,7 +241,17 @@ class Ingress:
             rows = await self._runtime.spend(group_by, params)
         except ValueError as error:
             return _error(400, str(error), "invalid_request_error")
-        return JSONResponse({"object": "list", "group_by": group_by, "data": rows})
+        allowances = await self._runtime.allowances()
+        return JSONResponse(
+            {
+                "object": "list",
+                "group_by": group_by,
+                "data": rows,
+                # What each free tier and budget has left in its current window.
+                "free_tiers": [a for a in allowances if a["kind"] != "budget"],
+                "budgets": [a for a in allowances if a["kind"] == "budget"],
+            }
+        )
 
     @api.get("/healthz")
     async def healthz(self) -> Response:

@@ -4,7 +4,9 @@ Deployed the way an operator deploys it — a Serve config through the dashboard
 `serve deploy` does — so the hot-reload test can redeploy it. The directory is the shipped one
 with test breaker settings: `mistral` keeps the production threshold (3 failures) with a short
 cooldown for the breaker test; every other provider gets a threshold no test reaches, so that
-failover tests cannot open a breaker another test relies on.
+failover tests cannot open a breaker another test relies on. Gemini 2.5 Flash's free tier allows
+`FREE_TIER_REQUESTS` a day here, and one tenant (`BUDGET_TENANT`) has a daily budget that affords
+ten calls of `budget_request`, for the money tests.
 """
 
 from __future__ import annotations
@@ -21,16 +23,37 @@ import httpx
 import pytest
 import yaml
 
+from deployments.canonical import ChatRequest, Message
 from deployments.sandbox.server import SandboxSet, start_sandboxes
 from directory.loader import SHIPPED, load_directory
 from directory.schema import Directory
 from serve_app.app import APP_NAME, AppArgs, LocalModelOverride, cpu_dev_overrides
 from serve_app.deploy import deploy, serve_config
+from serve_app.spending import CallMoney
 from tests.conftest import free_port
 
 BREAKER_PROVIDER = "mistral"
 BREAKER_COOLDOWN_S = 15.0  # long enough for the test to look while it is open
 SANDBOX_KINDS = ("openai", "openai-compatible", "anthropic", "google")
+FREE_TIER_MODEL = "google/gemini-2.5-flash-free"  # no other test calls it
+FREE_TIER_REQUESTS = 3
+BUDGET_TENANT = "budget-for-ten"
+BUDGET_SHORTCUT = "fast"
+
+
+def budget_request() -> ChatRequest:
+    return ChatRequest(
+        model="", messages=[Message(role="user", content="one budgeted call")], max_tokens=200
+    )
+
+
+def budget_for_ten(directory: Directory) -> float:
+    """A day's budget that reserves for exactly ten `budget_request`s to BUDGET_SHORTCUT: each
+    reserves its estimate at the costliest model of the chain, and what is left over cannot
+    cover even the cheapest one."""
+    money = CallMoney(None, directory, budget_request(), None, ())
+    estimates = [money.estimate_usd(model) for model in directory.chain(BUDGET_SHORTCUT)]
+    return 10 * max(estimates) + 0.5 * min(estimates)
 
 
 @dataclass(frozen=True)
@@ -68,6 +91,11 @@ def write_test_directory(folder: Path) -> Path:
         else:
             provider["breaker"] = {"failure_threshold": 10_000, "cooldown_s": 1}
     (folder / "providers.yaml").write_text(yaml.safe_dump(providers, sort_keys=False))
+    models = yaml.safe_load((SHIPPED / "models.yaml").read_text())
+    for model in models["models"]:
+        if model["id"] == FREE_TIER_MODEL:
+            model["free_tier"]["requests_per_day"] = FREE_TIER_REQUESTS
+    (folder / "models.yaml").write_text(yaml.safe_dump(models, sort_keys=False))
     return folder
 
 
@@ -129,6 +157,8 @@ def switchyard(ray_cluster: str, tmp_path_factory: pytest.TempPathFactory) -> It
             cloud_proxy={"num_replicas": 1, "num_cpus": 0.05},
             health_sync_s=0.05,
             ledger_flush_s=0.1,
+            allowance_sync_s=0.05,
+            tenants={BUDGET_TENANT: {"budget": {"day_usd": budget_for_ten(directory)}}},
         )
         deploy(serve_config(app_args, directory, http_port=http_port), ray_cluster)
         url = f"http://127.0.0.1:{http_port}"

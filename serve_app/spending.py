@@ -1,0 +1,266 @@
+"""What a call may spend: its free-tier tickets and its budget reservation (design §4 step 2, §6).
+
+`Money` is an Ingress replica's purse: the leases (`LeaseClient`) and the tenants config. Per call
+it hands out a `CallMoney`, which the gateway uses in three places:
+
+- while planning, as the plan's checks: `free_tier_left(model)` takes a free-tier ticket (one
+  request, and the call's estimated tokens) from this replica's lease, or says the tier is used up
+  so the paid twin stands in; `budget_refusal(model)` says whether the tenant's and agent's
+  budgets can cover the call's estimated cost at that model;
+- right after planning, `reserve(candidates)`: the budget reservation, the estimate at the
+  costliest candidate the call may fail over to, so no failover can outrun it;
+- after each attempt (`observe`) and at the end (`finish`): a ticket is settled for an attempt the
+  provider served and released for one it refused; a 429 saying the quota is spent marks the free
+  tier used up at once; the reservation is settled with what the attempts really cost.
+
+All of it is synchronous arithmetic on the replica's leases: the request never waits on the actor.
+Planning and reserving happen in one synchronous step, so concurrent calls on a replica cannot
+both take the same remainder.
+
+Estimates: the prompt at 4 characters a token (`ChatRequest.estimated_prompt_tokens`), and the
+output at `max_tokens` or, when the call sets none, the tenant's `output_tokens_estimate`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from deployments.canonical import ChatRequest, EmbeddingRequest, Usage
+from deployments.errors import BudgetExceeded, RateLimited
+from deployments.ledger.cost import cost_usd
+from deployments.ledger.lease_client import LeaseClient, Ticket
+from directory.schema import Directory, ModelProfile
+from serve_app.call import CallOptions
+from serve_app.routing.failover import AttemptReport
+from serve_app.routing.plan import Candidate
+from serve_app.tenants import Period, TenantConfig, Tenants, budget_key, counter_specs, free_key
+
+DEFAULT_OUTPUT_TOKENS = 1024  # for tenants with no config of their own
+PERIODS: tuple[Period, ...] = ("day", "month")
+
+
+def gpu_tokens_per_s(model: ModelProfile) -> float | None:
+    """A local model's output tokens per second per replica at its working load (the GPU cost's
+    denominator, see `deployments.ledger.cost`); None for a model with no GPU price."""
+    speed = model.latency.output_tokens_per_s
+    if model.pricing.gpu_hour_usd is None or speed is None:
+        return None
+    concurrency = model.serving.autoscaling.target_ongoing_requests if model.serving else 1.0
+    return speed * max(1.0, concurrency)
+
+
+@dataclass(frozen=True, slots=True)
+class _Scope:
+    key: str
+    words: str  # "tenant acme", "agent acme/summariser"
+    period: Period
+
+
+class Money:
+    """An Ingress replica's purse. Without leases (a bare gateway) nothing is limited."""
+
+    def __init__(self, leases: LeaseClient | None = None) -> None:
+        self.leases = leases
+        self.tenants = Tenants()
+        self._scopes: dict[tuple[str, str], tuple[_Scope, ...]] = {}
+
+    def use(self, directory: Directory, tenants: Tenants) -> None:
+        """The directory's free tiers and the tenants' budgets are the counters (every reload)."""
+        self.tenants = tenants
+        self._scopes = {}
+        if self.leases is not None:
+            self.leases.configure(counter_specs(directory, tenants))
+
+    def for_call(
+        self, directory: Directory, request: ChatRequest | EmbeddingRequest, options: CallOptions
+    ) -> CallMoney:
+        tenant = self.tenants.get(options.tenant)
+        return CallMoney(self.leases, directory, request, tenant, self._scopes_of(options, tenant))
+
+    def _scopes_of(self, options: CallOptions, tenant: TenantConfig | None) -> tuple[_Scope, ...]:
+        if tenant is None or self.leases is None:
+            return ()
+        # Cached per configured tenant and agent only: callers name agents freely, and an agent
+        # with no budget of its own has just its tenant's.
+        agent = options.agent if options.agent in tenant.agents else None
+        cache_key = (options.tenant, agent or "")
+        scopes = self._scopes.get(cache_key)
+        if scopes is None:
+            found = []
+            for period in PERIODS:
+                for who in (None, agent) if agent else (None,):
+                    key = budget_key(options.tenant, who, period)
+                    if self.leases.has(key):
+                        words = (
+                            f"agent {options.tenant}/{who}" if who else f"tenant {options.tenant}"
+                        )
+                        found.append(_Scope(key, words, period))
+            scopes = self._scopes[cache_key] = tuple(found)
+        return scopes
+
+
+class CallMoney:
+    """One call's tickets and reservation. Every method is synchronous and O(1) per candidate."""
+
+    def __init__(
+        self,
+        leases: LeaseClient | None,
+        directory: Directory,
+        request: ChatRequest | EmbeddingRequest,
+        tenant: TenantConfig | None,
+        scopes: tuple[_Scope, ...],
+    ) -> None:
+        self._leases = leases
+        self._directory = directory
+        self._scopes = scopes
+        self.downgrade_to = tenant.downgrade_to if tenant is not None else None
+        self._request = request
+        self._prompt: int | None = None  # estimated when first needed: most calls never need it
+        if isinstance(request, ChatRequest):
+            default = tenant.output_tokens_estimate if tenant else DEFAULT_OUTPUT_TOKENS
+            self._output_tokens = request.max_tokens or default
+        else:
+            self._output_tokens = 0
+        self._free: dict[str, tuple[Ticket | None, Ticket | None]] = {}
+        self._budget: list[Ticket] = []
+        self._refused: list[tuple[_Scope, float]] = []  # (scope, the estimate it could not cover)
+        self._spent = 0.0
+
+    # --- planning ---------------------------------------------------------------------------------
+
+    def free_tier_left(self, model_id: str) -> bool:
+        """Take a ticket of `model_id`'s free tier for this call; False when none is left."""
+        leases = self._leases
+        if leases is None or model_id in self._free:
+            return True
+        model = self._directory.models[model_id]
+        requests_key = free_key("free_requests", model_id)
+        tokens_key = free_key("free_tokens", model_id)
+        by_request = by_token = None
+        if leases.has(requests_key):
+            by_request = leases.reserve(requests_key, 1)
+            if by_request is None:
+                return False
+        if leases.has(tokens_key):
+            by_token = leases.reserve(tokens_key, self._tokens(model))
+            if by_token is None:
+                if by_request is not None:
+                    leases.release(by_request)
+                return False
+        self._free[model_id] = (by_request, by_token)
+        return True
+
+    def budget_refusal(self, model: ModelProfile) -> str | None:
+        """Why the budgets cannot cover this call at `model`, or None when they can."""
+        if not self._scopes or self._leases is None:
+            return None
+        need = self.estimate_usd(model)
+        for scope in self._scopes:
+            standing = self._leases.standing(scope.key)
+            left = 0.0 if standing is None else standing.available
+            if left + 1e-12 < need:
+                self._refused.append((scope, need))
+                return f"budget: {scope.words} {scope.period} budget cannot cover ~${need:.6f}"
+        return None
+
+    @property
+    def refused_by_budget(self) -> bool:
+        return bool(self._refused)
+
+    def start_over(self) -> None:
+        """Before planning again (a downgrade): drop what the first plan took."""
+        self._release_free()
+        self._refused.clear()
+
+    def exceeded(self) -> BudgetExceeded:
+        """The error for a call no budget could cover: the first scope that refused."""
+        scope, _need = self._refused[0]
+        standing = self._leases.standing(scope.key) if self._leases else None
+        limit = standing.limit if standing else 0.0
+        spent = max(standing.used, standing.committed) if standing else 0.0
+        return BudgetExceeded(
+            scope=scope.words, limit_usd=limit, spent_usd=spent, period=scope.period
+        )
+
+    def reserve(self, candidates: Sequence[Candidate]) -> None:
+        """Reserve the estimate at the costliest candidate on every budget of the call."""
+        if not self._scopes or self._leases is None or not candidates:
+            return
+        need = max(self.estimate_usd(candidate.model) for candidate in candidates)
+        for scope in self._scopes:
+            ticket = self._leases.reserve(scope.key, need)
+            if ticket is None:  # cannot happen after the plan's checks; refuse rather than overrun
+                self._refused.append((scope, need))
+                self.finish()
+                raise self.exceeded()
+            self._budget.append(ticket)
+
+    def estimate_usd(self, model: ModelProfile) -> float:
+        usage = Usage(input_tokens=self._prompt_tokens(), output_tokens=self._output(model))
+        return cost_usd(usage, model.pricing)
+
+    # --- after each attempt, and at the end -------------------------------------------------------
+
+    def observe(self, report: AttemptReport, cost: float) -> None:
+        self._spent += cost
+        model_id = report.candidate.model.id
+        tickets = self._free.pop(model_id, None)
+        if tickets is None or self._leases is None:
+            return
+        by_request, by_token = tickets
+        error = report.error
+        if isinstance(error, RateLimited) and error.quota_exhausted:
+            until = time.time() + error.retry_after_s if error.retry_after_s else None
+            self._leases.mark_exhausted(free_key("free_requests", model_id), until)
+            self._leases.mark_exhausted(free_key("free_tokens", model_id), until)
+            self._release(by_request, by_token)
+        elif report.outcome in ("ok", "interrupted"):
+            # The provider served it (a cut stream too): it counts against the free tier.
+            if by_request is not None:
+                self._leases.settle(by_request, 1)
+            if by_token is not None:
+                self._leases.settle(
+                    by_token, report.usage.input_tokens + report.usage.output_tokens
+                )
+        else:
+            self._release(by_request, by_token)
+
+    def finish(self) -> None:
+        """The call is over: unused tickets go back, the reservation becomes the real cost."""
+        self._release_free()
+        if self._leases is not None:
+            for ticket in self._budget:
+                self._leases.settle(ticket, self._spent)
+        self._budget = []
+
+    # --- internals --------------------------------------------------------------------------------
+
+    def _prompt_tokens(self) -> int:
+        if self._prompt is None:
+            request = self._request
+            if isinstance(request, ChatRequest):
+                self._prompt = request.estimated_prompt_tokens()
+            else:
+                self._prompt = sum(len(text) for text in request.inputs) // 4 + len(request.inputs)
+        return self._prompt
+
+    def _output(self, model: ModelProfile) -> int:
+        cap = model.max_output_tokens
+        return self._output_tokens if cap is None else min(self._output_tokens, cap)
+
+    def _tokens(self, model: ModelProfile) -> int:
+        return self._prompt_tokens() + self._output(model)
+
+    def _release_free(self) -> None:
+        for by_request, by_token in self._free.values():
+            self._release(by_request, by_token)
+        self._free.clear()
+
+    def _release(self, *tickets: Ticket | None) -> None:
+        if self._leases is None:
+            return
+        for ticket in tickets:
+            if ticket is not None:
+                self._leases.release(ticket)
