@@ -1,6 +1,6 @@
 """The tiny local model through the whole Switchyard graph vs vLLM's own OpenAI server.
 
-    .venv/bin/python benchmarks/local_graph.py --requests 64 --concurrency 16 --tokens 64 --rounds 3
+    .venv/bin/python -m benchmarks.local_graph --requests 64 --concurrency 16 --tokens 64 --rounds 3
 
 Both sides serve the tiny random-weight Llama (gibberish — development only) with the same
 engine settings as `switchyard demo` on a CPU (serve_app.app.CPU_ENGINE), greedy decoding,
