@@ -27,9 +27,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from deployments.canonical import ChatRequest, EmbeddingRequest, Usage
+from deployments.canonical import ChatRequest, EmbeddingRequest
 from deployments.errors import BudgetExceeded, RateLimited
-from deployments.ledger.cost import cost_usd
+from deployments.ledger.cost import estimate_usd
 from deployments.ledger.lease_client import LeaseClient, Ticket
 from directory.schema import Directory, ModelProfile
 from serve_app.call import CallOptions
@@ -123,6 +123,7 @@ class CallMoney:
             self._output_tokens = request.max_tokens or default
         else:
             self._output_tokens = 0
+        self._estimates: dict[str, float] = {}  # model id -> USD, per call
         self._free: dict[str, tuple[Ticket | None, Ticket | None]] = {}
         self._budget: list[Ticket] = []
         self._refused: list[tuple[_Scope, float]] = []  # (scope, the estimate it could not cover)
@@ -158,9 +159,7 @@ class CallMoney:
             return None
         need = self.estimate_usd(model)
         for scope in self._scopes:
-            standing = self._leases.standing(scope.key)
-            left = 0.0 if standing is None else standing.available
-            if left + 1e-12 < need:
+            if self._leases.available(scope.key) + 1e-12 < need:
                 self._refused.append((scope, need))
                 return f"budget: {scope.words} {scope.period} budget cannot cover ~${need:.6f}"
         return None
@@ -198,8 +197,11 @@ class CallMoney:
             self._budget.append(ticket)
 
     def estimate_usd(self, model: ModelProfile) -> float:
-        usage = Usage(input_tokens=self._prompt_tokens(), output_tokens=self._output(model))
-        return cost_usd(usage, model.pricing)
+        estimate = self._estimates.get(model.id)
+        if estimate is None:
+            estimate = estimate_usd(self._prompt_tokens(), self._output(model), model.pricing)
+            self._estimates[model.id] = estimate
+        return estimate
 
     # --- after each attempt, and at the end -------------------------------------------------------
 

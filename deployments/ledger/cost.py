@@ -36,9 +36,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Hashable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol
+from functools import lru_cache
+from typing import Protocol, cast
 
 from deployments.canonical import Usage
 
@@ -168,9 +170,32 @@ def _canonical(price: float | None) -> str | None:
     return None if price is None else format(_d(price).normalize(), "f")
 
 
+def estimate_usd(input_tokens: int, output_tokens: int, pricing: Prices) -> float:
+    """A quick float estimate of a call's cost before it is made (budget reservations): the
+    formula above without cache parts, the long-context tier included. Not for billing."""
+    tier = pricing.long_context
+    if tier is not None and input_tokens > tier.threshold_tokens:
+        return (input_tokens * tier.input + output_tokens * tier.output) / 1_000_000
+    return (input_tokens * pricing.input + output_tokens * pricing.output) / 1_000_000
+
+
 def price_version(pricing: Prices) -> str:
     """A short, stable hash of every price that enters the bill. Stored with each usage record,
     so that a directory update never rewrites what past calls cost."""
+    try:
+        return _cached_price_version(cast(Hashable, pricing))
+    except TypeError:  # an unhashable stand-in for the directory's (frozen, hashable) Pricing
+        return _price_version(pricing)
+
+
+@lru_cache(maxsize=1024)
+def _cached_price_version(pricing: Hashable) -> str:
+    # Every attempt books one record: hashing its prices each time would be JSON and SHA-256 on
+    # the request path for an answer that changes only when the directory does.
+    return _price_version(cast(Prices, pricing))
+
+
+def _price_version(pricing: Prices) -> str:
     tier = pricing.long_context
     fields = {
         "input": _canonical(pricing.input),

@@ -199,6 +199,14 @@ class LeaseClient:
             lease.exhausted_until = until
         self._poke()
 
+    def available(self, key: str) -> float:
+        """What this replica's lease of `key` can still cover now (0 for an unknown counter)."""
+        now = self._clock()
+        lease = self._current(key, now)
+        if lease is None or lease.exhausted(now) or not self._fresh(now):
+            return 0.0
+        return lease.available()
+
     def standing(self, key: str) -> Standing | None:
         now = self._clock()
         lease = self._current(key, now)

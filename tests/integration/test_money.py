@@ -4,6 +4,8 @@ provider saying the quota is spent, and the metrics Prometheus would scrape (des
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import sqlite3
 import time
 import uuid
@@ -279,3 +281,26 @@ def test_metrics_scraped_from_the_app_carry_what_the_ledger_holds(
         s.labels["model"]: s.value for s in samples.get("ray_switchyard_free_tier_remaining", [])
     }
     assert FREE_TIER_MODEL in remaining
+
+
+def test_switchyard_spend_reads_the_running_app(
+    switchyard: Switchyard, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from serve_app.cli import main
+
+    tenant = f"cli-{uuid.uuid4().hex[:6]}"
+    answers = [post(switchyard, chat_body("fast", tenant))["switchyard"] for _ in range(2)]
+    eventually(lambda: len(ledger_rows(switchyard, tenant)) == 2, what="two calls in the ledger")
+    assert (
+        main(
+            ["spend", "--url", switchyard.url, "--by", "tenant,model", "--tenant", tenant, "--csv"]
+        )
+        == 0
+    )
+    [row] = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert (row["tenant"], row["model"], row["requests"]) == (tenant, answers[0]["model"], "2")
+    assert float(row["cost_usd"]) == pytest.approx(sum(a["cost_usd"] for a in answers), rel=1e-9)
+    # The table adds what the free tiers have left.
+    assert main(["spend", "--url", switchyard.url, "--tenant", tenant]) == 0
+    table = capsys.readouterr().out
+    assert "free tiers (this window):" in table and FREE_TIER_MODEL in table
