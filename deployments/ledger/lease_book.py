@@ -43,6 +43,9 @@ from deployments.ledger.leases import (
 from deployments.ledger.windows import Window, rolling_history_start
 
 FORGET_AFTER_S = 86_400.0  # a window this long over can no longer be reported against
+# A holder whose lease did not change is still written this often, for its `last_seen`: what a
+# restarted actor needs to tell a live replica from a gone one, and not worth a write each round.
+SAVE_LAST_SEEN_S = 10.0
 
 
 @dataclass
@@ -52,6 +55,10 @@ class Holder:
     returned: float = 0.0
     last_seen: float = 0.0
     starved_at: float | None = None
+    saved_at: float | None = None  # in memory only: when the store last got this holder
+
+    def state(self) -> tuple[float, float, float, float | None]:
+        return (self.granted, self.consumed, self.returned, self.starved_at)
 
     def held(self, live: bool) -> float:
         if not live:
@@ -116,8 +123,11 @@ class LeaseBook:
         changed: list[Counter] = []
         grants = []
         for report in reports:
+            known = self._counters.get((report.spec.key, report.window))
+            spec_before = known.spec if known is not None else None
             counter = self._counter(report, now)
             holder = counter.holders.setdefault(replica, Holder())
+            before = (holder.state(), counter.exhausted_until, spec_before)
             holder.consumed = max(holder.consumed, report.consumed)
             holder.returned = max(holder.returned, report.returned)
             holder.last_seen = now
@@ -129,7 +139,14 @@ class LeaseBook:
                 counter.exhausted_until = report.exhausted_until
             target = self._keep(counter, replica, self._share(counter, now), now)
             holder.granted += self._grant(counter, holder, target, now)
-            changed.append(counter)
+            after = (holder.state(), counter.exhausted_until, counter.spec)
+            if (
+                after != before
+                or holder.saved_at is None
+                or now - holder.saved_at >= SAVE_LAST_SEEN_S
+            ):
+                holder.saved_at = now
+                changed.append(counter)
             grants.append(self._answer(counter, holder, target, now))
         if self._store is not None and changed:
             # Saved before answering: a replica only ever spends grants that survive a restart.

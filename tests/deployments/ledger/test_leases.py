@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -270,3 +271,48 @@ def test_remaining_status_reads_as_a_user_expects() -> None:
     [status] = cluster.allowances.status()
     row = status.as_dict()
     assert (row["limit"], row["used"], row["remaining"], row["model"]) == (3, 1, 2, "g/free")
+
+
+def test_reset_windows_follow_the_vendors_rules() -> None:
+    # Google's free tier resets at midnight Pacific; 2026-03-08 is a 23-hour day there (DST).
+    dst = datetime(2026, 3, 8, 12, tzinfo=UTC).timestamp()
+    pacific = window_at("pacific-midnight", dst)
+    assert pacific.key == "2026-03-08@pacific"
+    assert pacific.end - pacific.start == 23 * 3600
+    assert datetime.fromtimestamp(pacific.start, UTC).hour == 8  # midnight PST is 08:00 UTC
+    assert window_at("utc-midnight", T0).key == "2026-03-02"
+    assert window_at("rolling-24h", T0).key == "2026-03-02T12"
+    december = window_at("month", datetime(2026, 12, 31, 23, tzinfo=UTC).timestamp())
+    assert december.key == "2026-12"
+    assert datetime.fromtimestamp(december.end, UTC) == datetime(2027, 1, 1, tzinfo=UTC)
+
+
+class CountingStore(SQLiteLeaseStore):
+    def __init__(self) -> None:
+        super().__init__(":memory:")
+        self.saves = 0
+
+    def save(self, counters: Any) -> None:
+        self.saves += 1
+        super().save(counters)
+
+
+async def test_quiet_rounds_are_not_written_each_time() -> None:
+    store = CountingStore()
+    clock = Clock()
+    allowances = Allowances(store=store, clock=clock)
+
+    async def sync(replica: str, reports: list[LeaseReport]) -> list[LeaseGrant]:
+        return allowances.sync(replica, reports)
+
+    a = LeaseClient("a", sync, clock=clock)
+    a.configure([FREE])
+    for _ in range(50):  # five seconds of rounds with nothing spent: the first one writes
+        await a.sync_once()
+        clock.now += 0.1
+    assert store.saves == 1
+    ticket = a.reserve(FREE.key, 1)
+    assert ticket is not None
+    a.settle(ticket, 1)
+    await a.sync_once()
+    assert store.saves == 2
