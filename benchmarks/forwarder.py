@@ -1,0 +1,89 @@
+"""The bare Ray Serve forwarder: what Ray Serve alone costs on Switchyard's path.
+
+The same shape as Switchyard — an ingress deployment (FastAPI on Serve) that calls one
+deployment through a `DeploymentHandle`, which calls the upstream over HTTP — with none of
+Switchyard's work: no parsing beyond JSON, no routing, no SDK, no metering. The body goes to the
+upstream as it came, and the upstream's answer (or its SSE bytes) comes back as it went.
+
+It runs with the same deployment options as Switchyard's Ingress and CloudProxy
+(`AppArgs().ingress` / `.cloud_proxy`) on the same cluster, so the difference between the two is
+Switchyard's own work.
+"""
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from ray import serve
+from ray.serve.deployment import Application
+from ray.serve.handle import DeploymentHandle
+
+from serve_app.app import AppArgs
+
+api = FastAPI()
+
+
+class Upstream:
+    """The one deployment behind the ingress: a pooled HTTP client to the upstream.
+
+    aiohttp, the transport Switchyard's SDK clients run on (deployments/cloud/*_adapter.py), so
+    the difference between the two is not the choice of HTTP client."""
+
+    def __init__(self, base_url: str) -> None:
+        self._url = base_url + "/chat/completions"
+        self._session: aiohttp.ClientSession | None = None  # made on the replica's loop
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            # Pool as large as the replica's concurrency, like the SDK clients of the CloudProxy.
+            connector = aiohttp.TCPConnector(limit=512)
+            timeout = aiohttp.ClientTimeout(total=60)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=timeout)
+        return self._session
+
+    async def complete(self, body: dict[str, Any]) -> dict[str, Any]:
+        async with self._client().post(self._url, json=body) as response:
+            response.raise_for_status()
+            answer: dict[str, Any] = await response.json()
+            return answer
+
+    async def stream(self, body: dict[str, Any]) -> AsyncIterator[bytes]:
+        async with self._client().post(self._url, json=body) as response:
+            response.raise_for_status()
+            async for chunk in response.content.iter_any():
+                yield chunk
+
+
+@serve.ingress(api)
+class ForwardIngress:
+    def __init__(self, upstream: DeploymentHandle) -> None:
+        # The transport this replica is configured for, as Switchyard's Ingress does it
+        # (serve_app/backends.py): the handle arrives with the building process's default.
+        from ray.serve._private.constants import RAY_SERVE_USE_GRPC_BY_DEFAULT
+
+        self._upstream = upstream.options(_by_reference=not RAY_SERVE_USE_GRPC_BY_DEFAULT)
+        self._streaming = self._upstream.options(stream=True)
+
+    @api.post("/v1/chat/completions")
+    async def chat(self, request: Request) -> Response:
+        body = await request.json()
+        if body.get("stream"):
+            chunks = self._streaming.stream.remote(body)
+            return StreamingResponse(chunks, media_type="text/event-stream")
+        return JSONResponse(await self._upstream.complete.remote(body))
+
+
+def build_forwarder(upstream_url: str, args: AppArgs | None = None) -> Application:
+    """Ingress → Upstream → `upstream_url`, with Switchyard's deployment options."""
+    args = args or AppArgs()
+    # mypy picks the decorator-factory overload of serve.deployment for a bare class.
+    upstream = serve.deployment(Upstream).options(  # type: ignore[attr-defined]
+        name="forward-upstream", **args.cloud_proxy.options()
+    )
+    ingress = serve.deployment(ForwardIngress).options(  # type: ignore[attr-defined]
+        name="forward-ingress", **args.ingress.options()
+    )
+    app: Application = ingress.bind(upstream.bind(upstream_url))
+    return app

@@ -1,0 +1,321 @@
+"""The overhead benchmark: Switchyard against the bare upstream, a bare Ray Serve forwarder and
+LiteLLM's proxy, side by side and interleaved in one run.
+
+    .venv/bin/python -m benchmarks.overhead --requests 600 --concurrency 32 --rounds 6 \\
+        --out /tmp/overhead.json
+
+What runs (all on 127.0.0.1):
+
+- the OpenAI-protocol sandbox upstream, in a process of its own (`python -m deployments.sandbox`);
+- one local Ray cluster (`serve_app.local_cluster.start_local_cluster`, so the same cluster
+  settings as `switchyard serve`/`demo`) holding two Serve apps: Switchyard itself (sandbox mode,
+  every provider proxied, as the demo runs it) and the bare forwarder (`benchmarks.forwarder`);
+- LiteLLM's proxy (1 worker) from `.venv-litellm`, when that environment exists;
+- the load generator (`benchmarks.load`), in a process of its own.
+
+Contenders: `upstream` (the sandbox, direct), `forwarder`, `switchyard`, `litellm`. Switchyard
+and the forwarder are reached the way a client should reach them (Serve's direct-ingress port
+when it is on); when it is on, `…-via-proxy` reach them through Serve's proxy as well.
+
+Measured: sequential p50/p99 (non-streamed), requests/s at `--concurrency` (non-streamed), TTFT
+p50 of streamed answers, and the peak resident memory of the processes on each path — after the
+main run, and again during a burst at `--memory-concurrency` (design §9: Ingress and CloudProxy
+replicas under 350 MB at 200 concurrent).
+
+Fast-path experiments: `--ray-env KEY=VALUE` sets an environment variable before Ray starts (for
+the whole cluster); `--ingress`/`--cloud-proxy` override Switchyard's deployment settings (JSON).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from benchmarks import cpu_profile, processes
+from benchmarks.load import Plan, Target
+from benchmarks.report import Figures, ratios, table, verdicts
+from benchmarks.runner import measured_burst, run_load
+from benchmarks.servers import (
+    Server,
+    free_port,
+    litellm_installed,
+    start_litellm,
+    start_sandbox,
+)
+
+SHORTCUT = "fast"  # resolves to groq/gpt-oss-20b: an OpenAI-compatible provider (openai SDK)
+PROMPT = [{"role": "user", "content": "Say hello to a new customer in a few words."}]
+MAX_TOKENS = 32
+SWITCHYARD, FORWARDER = "switchyard", "forwarder"
+FORWARDER_PREFIX = "/forwarder"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.overhead", description=__doc__)
+    parser.add_argument("--requests", type=int, default=600, help="per contender and phase")
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--memory-concurrency", type=int, default=200)
+    parser.add_argument("--memory-requests", type=int, default=2000)
+    parser.add_argument("--out", type=Path, default=None, help="write every figure as JSON here")
+    parser.add_argument("--label", default="", help="a name for this run in the JSON")
+    parser.add_argument("--ray-env", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--ingress", type=json.loads, default=None, help="DeploymentSettings JSON")
+    parser.add_argument("--cloud-proxy", type=json.loads, default=None)
+    parser.add_argument("--no-litellm", action="store_true")
+    parser.add_argument(
+        "--contenders",
+        default="",
+        help="comma-separated subset (upstream,forwarder,switchyard,litellm,…-via-proxy)",
+    )
+    parser.add_argument(
+        "--py-spy",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="also profile the Switchyard processes with py-spy during a burst (raw samples here)",
+    )
+    return parser.parse_args(argv)
+
+
+def machine() -> dict[str, Any]:
+    """What the run ran on and beside: cores, load, the busiest other processes."""
+    top = subprocess.run(
+        ["ps", "-eo", "pcpu,rss,comm", "--sort=-pcpu", "--no-headers"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.splitlines()[:8]
+    return {"cores": os.cpu_count(), "loadavg": os.getloadavg(), "busiest": top}
+
+
+def start_cluster(args: argparse.Namespace, upstream: Server, ledger: Path) -> dict[str, Any]:
+    """Ray, Serve, Switchyard and the forwarder; returns URLs and the PIDs on each path."""
+    # Ray reads its settings from the environment when each process starts: set them first.
+    for item in args.ray_env:
+        key, _, value = item.partition("=")
+        os.environ[key] = value
+    from ray import serve
+
+    from benchmarks.forwarder import build_forwarder
+    from serve_app.app import AppArgs, build_app
+    from serve_app.local_cluster import ingress_urls, start_local_cluster
+
+    proxy_url = start_local_cluster(http_port=free_port())
+    overrides: dict[str, Any] = {}
+    if args.ingress is not None:
+        overrides["ingress"] = args.ingress
+    if args.cloud_proxy is not None:
+        overrides["cloud_proxy"] = args.cloud_proxy
+    app_args = AppArgs(sandbox_urls=upstream.extra, ledger_path=str(ledger), **overrides)
+    serve.run(build_app(app_args), name=SWITCHYARD, route_prefix="/")
+    serve.run(
+        build_forwarder(upstream.extra["openai"], app_args),
+        name=FORWARDER,
+        route_prefix=FORWARDER_PREFIX,
+    )
+    details = processes.serve_details()
+    sy_direct, fw_direct = ingress_urls(SWITCHYARD), ingress_urls(FORWARDER)
+    return {
+        "proxy_url": proxy_url,
+        "switchyard_direct": sy_direct[0] if sy_direct else None,
+        "forwarder_direct": fw_direct[0] if fw_direct else None,
+        "app_args": app_args.model_dump(mode="json", exclude={"sandbox_urls", "ledger_path"}),
+        # What the replicas actually run with: DeploymentSettings adds FAST_PATH_ENV.
+        "replica_env": {
+            "ingress": app_args.ingress.options()["ray_actor_options"]["runtime_env"],
+            "cloud_proxy": app_args.cloud_proxy.options()["ray_actor_options"]["runtime_env"],
+        },
+        "pids": {
+            "switchyard": {
+                "ingress": processes.replica_pids(details, SWITCHYARD, "ingress"),
+                "cloud-groq": processes.replica_pids(details, SWITCHYARD, "cloud-groq"),
+                "proxy": processes.titled(os.getpid(), "ray::ProxyActor"),
+            },
+            "forwarder": {
+                "ingress": processes.replica_pids(details, FORWARDER, "forward-ingress"),
+                "upstream": processes.replica_pids(details, FORWARDER, "forward-upstream"),
+                "proxy": processes.titled(os.getpid(), "ray::ProxyActor"),
+            },
+        },
+    }
+
+
+def targets(cluster: dict[str, Any], upstream: Server, litellm: Server | None) -> list[Target]:
+    upstream_body = {"model": "openai/gpt-oss-20b", "messages": PROMPT, "max_tokens": MAX_TOKENS}
+    gateway_body = {**upstream_body, "model": SHORTCUT}
+    chat = "/v1/chat/completions"
+    proxy = cluster["proxy_url"]
+    found = [
+        Target("upstream", upstream.extra["openai"] + "/chat/completions", upstream_body),
+        Target(
+            FORWARDER,
+            # A direct-ingress URL already carries the app's route prefix.
+            (cluster["forwarder_direct"] or proxy + FORWARDER_PREFIX) + chat,
+            upstream_body,
+        ),
+        Target(SWITCHYARD, (cluster["switchyard_direct"] or proxy) + chat, gateway_body),
+    ]
+    if cluster["switchyard_direct"]:
+        found += [
+            Target("forwarder-via-proxy", proxy + FORWARDER_PREFIX + chat, upstream_body),
+            Target("switchyard-via-proxy", proxy + chat, gateway_body),
+        ]
+    if litellm is not None:
+        auth = {"authorization": f"Bearer {litellm.extra['master_key']}"}
+        found.append(Target("litellm", litellm.root_url + chat, gateway_body, headers=auth))
+    return found
+
+
+def memory_pids(
+    cluster: dict[str, Any], upstream: Server, litellm: Server | None
+) -> dict[str, dict[str, int]]:
+    """Contender -> {process label: PID}: the processes each request passes through."""
+    out: dict[str, dict[str, int]] = {"upstream": {"sandbox": upstream.pid}}
+    for app in (FORWARDER, SWITCHYARD):
+        labelled: dict[str, int] = {}
+        for label, pids in cluster["pids"][app].items():
+            if label == "proxy" and cluster[f"{app}_direct"]:
+                continue  # direct ingress: the proxy is not on this contender's path
+            for n, pid in enumerate(pids):
+                labelled[label if len(pids) == 1 else f"{label}#{n}"] = pid
+        out[app] = labelled
+        via = dict(labelled)
+        for n, pid in enumerate(cluster["pids"][app]["proxy"]):  # one: the head node's
+            via["proxy" if n == 0 else f"proxy#{n}"] = pid
+        out[f"{app}-via-proxy"] = via
+    if litellm is not None:
+        out["litellm"] = {"litellm": litellm.pid}
+        out["litellm"].update(
+            {f"litellm-child#{n}": p for n, p in enumerate(processes.children(litellm.pid))}
+        )
+    return out
+
+
+def peaks(pids: dict[str, int]) -> dict[str, float]:
+    return {
+        label: mb for label, pid in pids.items() if (mb := processes.peak_rss_mb(pid)) is not None
+    }
+
+
+def profile_switchyard(
+    target: Target, pids: dict[str, int], args: argparse.Namespace
+) -> dict[str, dict[str, float]]:
+    """py-spy on the Switchyard processes during one burst at `--concurrency`: the share of each
+    one's CPU samples by whose code was running (`benchmarks.cpu_profile`)."""
+    assert args.py_spy is not None
+    plan = Plan([target], ["concurrent"], 1, args.requests, args.concurrency, warmup=0)
+    raws = cpu_profile.record(pids, args.py_spy, lambda: run_load(plan))
+    return {label: cpu_profile.summarize(raw) for label, raw in raws.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="switchyard-bench-"))
+    report: dict[str, Any] = {
+        "label": args.label,
+        "args": {**vars(args), "out": str(args.out), "py_spy": str(args.py_spy)},
+    }
+    report["machine_before"] = machine()
+    upstream = start_sandbox(work)
+    litellm: Server | None = None
+    if litellm_installed() and not args.no_litellm:
+        # Started now: it takes 30–40 s, which Ray's start covers.
+        litellm = start_litellm(SHORTCUT, "openai/gpt-oss-20b", upstream.extra["openai"], work)
+    cluster: dict[str, Any] | None = None
+    try:
+        cluster = start_cluster(args, upstream, work / "ledger.sqlite")
+        if litellm is not None:
+            try:
+                litellm.wait_ready("/health/liveliness", timeout_s=180)
+            except (RuntimeError, TimeoutError) as error:
+                print(f"LiteLLM's proxy did not start, left out: {error}", file=sys.stderr)
+                report["litellm_error"] = str(error)
+                litellm = None
+        chosen = targets(cluster, upstream, litellm)
+        if args.contenders:
+            wanted = args.contenders.split(",")
+            chosen = [t for t in chosen if t.name in wanted]
+        pids = memory_pids(cluster, upstream, litellm)
+        report["cluster"] = cluster
+        report["ray_env"] = {k: v for k, v in os.environ.items() if k.startswith("RAY_SERVE_")}
+
+        print(f"load average before the run: {os.getloadavg()}", file=sys.stderr)
+        plan = Plan(
+            targets=chosen,
+            phases=["sequential", "stream", "concurrent"],
+            rounds=args.rounds,
+            requests=args.requests,
+            concurrency=args.concurrency,
+        )
+        started = time.monotonic()
+        results = run_load(plan)
+        report["main_seconds"] = time.monotonic() - started
+        report["warmup_errors"] = results["warmup_errors"]
+        report["first_errors"] = {
+            name: samples["errors"][:3] for name, samples in results["samples"].items()
+        }
+        figures = {
+            t.name: Figures.of(t.name, results["samples"][t.name], peaks(pids.get(t.name, {})))
+            for t in chosen
+        }
+        report["machine_after_main"] = machine()
+
+        report["memory_burst"] = {}
+        for target in chosen:
+            if target.name in (SWITCHYARD, FORWARDER, "litellm"):
+                on_path = {**pids[target.name], "sandbox": upstream.pid}
+                burst = measured_burst(
+                    target, on_path, args.memory_requests, args.memory_concurrency
+                )
+                del burst["latency_ms"]
+                report["memory_burst"][target.name] = burst
+        if args.py_spy is not None:
+            sy = next(t for t in chosen if t.name == SWITCHYARD)
+            report["profile"] = profile_switchyard(sy, pids[SWITCHYARD], args)
+    finally:
+        if cluster is not None:
+            from serve_app.local_cluster import stop_local_cluster
+
+            stop_local_cluster()
+        if litellm is not None:
+            litellm.stop()
+        upstream.stop()
+
+    report["figures"] = {name: asdict(f) for name, f in figures.items()}
+    report["ratios"] = ratios(figures, SWITCHYARD)
+    report["machine_after"] = machine()
+    print(table(figures, args.concurrency))
+    print()
+    for name, errors in report["first_errors"].items():
+        if errors:
+            print(f"{name}: first errors: {errors}")
+    for name, burst in report["memory_burst"].items():
+        memory = ", ".join(f"{k} {v:.0f}" for k, v in burst["peak_rss_mb"].items())
+        cpu = ", ".join(f"{k} {v:.2f}" for k, v in burst["cpu_ms_per_request"].items())
+        print(
+            f"alone at {args.memory_concurrency} concurrent, {name}: {burst['rps']:.0f} req/s, "
+            f"{burst['errors']} errors; peak RSS MB: {memory}; CPU ms/request: {cpu}"
+        )
+    for label, shares in report.get("profile", {}).items():
+        top = ", ".join(f"{name} {share:.0%}" for name, share in list(shares.items())[:6])
+        print(f"CPU samples of switchyard {label}: {top}")
+    print()
+    for line in verdicts(report["ratios"]):
+        print(line)
+    if args.out is not None:
+        args.out.write_text(json.dumps(report, indent=2, default=str))
+        print(f"\nwritten: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
