@@ -26,6 +26,19 @@ APP_NAME = "switchyard"
 INGRESS_NAME = "ingress"
 
 
+# Ray Serve's per-process switches, given to every Ingress and CloudProxy replica (its runtime_env,
+# so they hold wherever the app is deployed). Measured by benchmarks/settings.py, see
+# BENCHMARKS.md: handle calls from the Ingress to a CloudProxy go over gRPC instead of Ray actor
+# calls, and each replica runs its own code, and its handles' router, on the replica's event loop
+# instead of handing every request to another thread's loop. That needs code that never blocks
+# its loop, which holds for Switchyard's replicas: every call in them is awaited.
+FAST_PATH_ENV = {
+    "RAY_SERVE_USE_GRPC_BY_DEFAULT": "1",
+    "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0",
+    "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP": "0",
+}
+
+
 class DeploymentSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -33,10 +46,14 @@ class DeploymentSettings(BaseModel):
     num_cpus: float = Field(default=0.1, ge=0)  # I/O-bound: many fit on a core
     max_ongoing_requests: int = Field(default=512, ge=1)
     autoscaling_config: dict[str, Any] | None = None
+    # More environment for each replica's process, over FAST_PATH_ENV (a key set here wins).
+    env_vars: dict[str, str] = Field(default_factory=dict)
 
     def options(self) -> dict[str, Any]:
+        env = {**FAST_PATH_ENV, **self.env_vars}
+        actor: dict[str, Any] = {"num_cpus": self.num_cpus, "runtime_env": {"env_vars": env}}
         options: dict[str, Any] = {
-            "ray_actor_options": {"num_cpus": self.num_cpus},
+            "ray_actor_options": actor,
             "max_ongoing_requests": self.max_ongoing_requests,
         }
         if self.autoscaling_config is not None:

@@ -22,8 +22,9 @@ class HandleBackends:
     """Local models have a deployment each; cloud models share their provider's proxy."""
 
     def __init__(self, cloud: Mapping[str, Any], local: Mapping[str, Any]) -> None:
-        self._cloud = dict(cloud)  # provider id -> DeploymentHandle of its CloudProxy
-        self._local = dict(local)  # model id -> DeploymentHandle of its LocalModel
+        # provider id -> DeploymentHandle of its CloudProxy; model id -> that of its LocalModel
+        self._cloud = {key: _this_process_transport(h) for key, h in cloud.items()}
+        self._local = {key: _this_process_transport(h) for key, h in local.items()}
         self._streaming = {key: h.options(stream=True) for key, h in self._cloud.items()}
         self._local_streaming = {key: h.options(stream=True) for key, h in self._local.items()}
 
@@ -57,6 +58,19 @@ class HandleBackends:
         with unwrapped_ray_errors():
             result: EmbeddingResult = await self._handle(candidate).embed.remote(request)
         return result
+
+
+def _this_process_transport(handle: Any) -> Any:
+    """The handle, set to the transport this replica is configured for.
+
+    Handles arrive pickled from the process that built the app, with the transport that process
+    defaulted to: Ray actor calls, unless it had `RAY_SERVE_USE_GRPC_BY_DEFAULT=1` when it
+    imported Serve. The setting meant to count is the replica's own (its runtime_env, see
+    `serve_app.app.FAST_PATH_ENV`): gRPC straight to the replica, measured faster (BENCHMARKS.md).
+    """
+    from ray.serve._private.constants import RAY_SERVE_USE_GRPC_BY_DEFAULT
+
+    return handle.options(_by_reference=not RAY_SERVE_USE_GRPC_BY_DEFAULT)
 
 
 @contextmanager

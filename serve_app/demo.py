@@ -60,13 +60,13 @@ def run_demo(
 
     from deployments.sandbox.server import start_sandboxes
     from serve_app.app import APP_NAME, AppArgs, build_app  # imports Ray
-    from serve_app.local_cluster import start_local_cluster, stop_local_cluster
+    from serve_app.local_cluster import client_url, start_local_cluster, stop_local_cluster
 
     directory = load_directory(directory_path)
     ledger = ledger_path or str(Path(tempfile.mkdtemp(prefix="switchyard-demo-")) / "ledger.sqlite")
     with start_sandboxes() as sandboxes:
         print(SANDBOX_BANNER)
-        url = start_local_cluster(http_port=port)
+        proxy_url = start_local_cluster(http_port=port)
         try:
             local = local_models_on_cpu(directory)
             app_args = AppArgs(
@@ -80,6 +80,8 @@ def run_demo(
                 ledger_path=ledger,
             )
             serve.run(build_app(app_args), name=APP_NAME, route_prefix="/")
+            # Under direct ingress the Ingress replica's own port is one hop shorter.
+            url = client_url(APP_NAME, proxy_url)
             rows = asyncio.run(_run_calls(directory, sandboxes, local=bool(local)))
             if local:
                 rows.append(_embed_row(url))
@@ -98,6 +100,8 @@ def run_demo(
             )
             if keep_running:
                 print(f"\nSwitchyard is up at {url}/v1 (sandbox providers). Ctrl-C to stop.")
+                if url != proxy_url:
+                    print(f"  (also through Ray Serve's proxy, one hop longer: {proxy_url}/v1)")
                 while True:
                     time.sleep(3600)
         except KeyboardInterrupt:

@@ -45,7 +45,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from directory.loader import load_directory
     from serve_app.app import APP_NAME, AppArgs, build_app, cloud_providers_in_use
-    from serve_app.local_cluster import start_local_cluster
+    from serve_app.local_cluster import client_url, start_local_cluster
 
     app_args = AppArgs(
         directory_path=args.directory,
@@ -59,9 +59,13 @@ def _serve(args: argparse.Namespace) -> int:
     if not proxied and not app_args.local_models:
         print("switchyard: no provider has an API key set; try `switchyard demo`", file=sys.stderr)
         return 1
-    url = start_local_cluster(http_port=args.port)
+    proxy_url = start_local_cluster(http_port=args.port)
     serve.run(build_app(app_args), name=APP_NAME, route_prefix="/")
+    # Under direct ingress the Ingress replica's own port is one hop shorter than the proxy's.
+    url = client_url(APP_NAME, proxy_url)
     print(f"Switchyard is serving {', '.join(proxied)} at {url}/v1 (Ctrl-C to stop)")
+    if url != proxy_url:
+        print(f"  (also through Ray Serve's proxy, one hop longer: {proxy_url}/v1)")
     _wait_forever()
     return 0
 

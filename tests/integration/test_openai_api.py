@@ -5,6 +5,7 @@ from __future__ import annotations
 import openai
 import pytest
 
+from serve_app.app import APP_NAME
 from tests.integration.conftest import Switchyard
 
 pytestmark = pytest.mark.ray
@@ -70,3 +71,21 @@ def test_a_malformed_body_is_a_400_naming_the_field(switchyard: Switchyard) -> N
     with pytest.raises(openai.BadRequestError) as caught:
         client(switchyard).chat.completions.create(model="smart", messages=[])
     assert "messages" in str(caught.value)
+
+
+def test_each_ingress_replica_also_answers_on_its_own_loopback_port(switchyard: Switchyard) -> None:
+    """Direct ingress (on for the session's cluster, as `switchyard serve` starts it): every
+    Ingress replica serves the same API itself, one hop shorter than Serve's proxy. With two
+    replicas the proxy stays the one URL that reaches both, and `client_url` says so."""
+    from serve_app.local_cluster import client_url, ingress_urls
+
+    urls = ingress_urls(APP_NAME)
+    assert len(urls) == switchyard.app_args.ingress.num_replicas == 2
+    for url in urls:
+        assert url.startswith("http://127.0.0.1:") and url != switchyard.url
+        direct = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
+        answer = direct.chat.completions.create(
+            model="fast", messages=[{"role": "user", "content": "straight to the replica"}]
+        )
+        assert answer.model == switchyard.directory.resolve("fast").id
+    assert client_url(APP_NAME, switchyard.url) == switchyard.url
