@@ -113,6 +113,9 @@ class AnthropicAdapter:
             base_url=base_url,
             max_retries=0,  # the router's candidate chain is the retry
             timeout=httpx2.Timeout(timeouts.total_s, connect=timeouts.connect_s),
+            # aiohttp under the SDK instead of its default httpx2 pool: cheaper per call in CPU
+            # (BENCHMARKS.md, "Gateway overhead"); the SDK's errors are the same.
+            http_client=anthropic.DefaultAioHttpClient(),
         )
 
     async def aclose(self) -> None:

@@ -82,6 +82,9 @@ class OpenAIAdapter:
             base_url=base_url,
             max_retries=0,  # the router's candidate chain is the retry
             timeout=httpx2.Timeout(timeouts.total_s, connect=timeouts.connect_s),
+            # aiohttp under the SDK instead of its default httpx2 pool: measured cheaper per
+            # call in CPU (BENCHMARKS.md, "Gateway overhead"); the SDK's errors are the same.
+            http_client=openai.DefaultAioHttpClient(),
         )
 
     async def aclose(self) -> None:
@@ -226,6 +229,8 @@ class OpenAIAdapter:
         except SwitchyardError:
             raise
         except openai.APITimeoutError as e:  # a subclass of APIConnectionError
+            if _refused(e):
+                raise make(cut, "connection refused", model) from e
             raise make(ProviderTimeout, e.message, model) from e
         except openai.APIConnectionError as e:
             raise make(cut, e.message, model) from e
@@ -326,3 +331,18 @@ def _usage(usage: CompletionUsage | None) -> Usage:
 
 def _describe(e: openai.APIStatusError) -> str:
     return f"HTTP {e.status_code}: {e.message}"
+
+
+def _refused(error: BaseException) -> bool:
+    """Whether a "timeout" from the SDK's aiohttp transport was in truth a failed connect.
+
+    The transport (openai/_vendor/httpx_aiohttp) maps every aiohttp connection error, a refused
+    connection included, to a connect *timeout*. A refusal is an OSError that is no TimeoutError
+    somewhere down the exception's causes; a real timeout is a TimeoutError all the way.
+    """
+    cause = error.__cause__
+    while cause is not None:
+        if isinstance(cause, OSError) and not isinstance(cause, TimeoutError):
+            return True
+        cause = cause.__cause__
+    return False
