@@ -24,6 +24,8 @@ from collections import defaultdict, deque
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from deployments.background import BackgroundLoop
+
 logger = logging.getLogger(__name__)
 
 LABELS = ("model", "provider", "shortcut", "tenant", "agent")
@@ -189,7 +191,7 @@ class RayMeter(BufferedMeter):
         super().__init__()
         self._metrics: dict[str, Any] = {}
         self._breaker: Any = None
-        self._task: asyncio.Task[None] | None = None
+        self._loop = BackgroundLoop()
 
     def _metric(self, name: str, tag_keys: tuple[str, ...]) -> Any:
         metric = self._metrics.get(name)
@@ -230,9 +232,7 @@ class RayMeter(BufferedMeter):
 
     def start(self, interval_s: float, breakers: Any = None) -> asyncio.Task[None]:
         """Flush every `interval_s`; `breakers()` gives {provider: state} for the gauge."""
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run(interval_s, breakers))
-        return self._task
+        return self._loop.start(lambda: self._run(interval_s, breakers))
 
     async def _run(self, interval_s: float, breakers: Any) -> None:
         while True:
@@ -245,10 +245,6 @@ class RayMeter(BufferedMeter):
                 logger.warning("metrics flush failed: %r", exc)
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
         with contextlib.suppress(Exception):
             self.flush()

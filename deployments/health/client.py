@@ -16,7 +16,6 @@ half-open provider itself rather than waiting for a grant that cannot come.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import deque
@@ -24,6 +23,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal, cast
 
+from deployments.background import BackgroundLoop
 from deployments.health.breaker import (
     DEFAULT_SETTINGS,
     Breaker,
@@ -88,7 +88,7 @@ class HealthClient:
         self._used_grants: dict[str, float] = {}  # provider -> since, of the lease we used
         self._last_sync_at: float | None = None
         self._failed_rounds = 0
-        self._task: asyncio.Task[None] | None = None
+        self._loop = BackgroundLoop()
         self.configure(settings or {})
 
     @classmethod
@@ -182,16 +182,10 @@ class HealthClient:
 
     def start(self, interval_s: float = 0.1) -> asyncio.Task[None]:
         """Start `run` on the running event loop (idempotent)."""
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self.run(interval_s))
-        return self._task
+        return self._loop.start(lambda: self.run(interval_s))
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
 
     async def run(self, interval_s: float = 0.1) -> None:
         while True:

@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import cast
 
+from deployments.background import BackgroundLoop
 from deployments.ledger.records import UsageRecord
 
 logger = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ class LedgerClient:
         self._in_flight: list[UsageRecord] = []
         self._lock = asyncio.Lock()  # one batch in flight at a time: acks stay in order
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._loop = BackgroundLoop()
         self.acked = 0  # records the actor acknowledged, over this client's life
         self.failed_sends = 0
 
@@ -135,17 +136,11 @@ class LedgerClient:
 
     def start(self) -> asyncio.Task[None]:
         """Start `run` on the running event loop (idempotent)."""
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self.run())
-        return self._task
+        return self._loop.start(self.run)
 
     async def aclose(self, timeout_s: float = 10.0) -> bool:
         """Stop the background task and send what is left (replica shutdown)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
         return await self.flush(timeout_s)
 
     async def run(self) -> None:

@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import cast
 
+from deployments.background import BackgroundLoop
 from deployments.ledger.leases import CounterSpec, LeaseGrant, LeaseReport
 from deployments.ledger.windows import Window, window_at
 
@@ -123,7 +124,7 @@ class LeaseClient:
         self._last_ok: float | None = None
         self._failed_rounds = 0
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._loop = BackgroundLoop()
 
     @classmethod
     def for_actor(cls, replica_id: str, *, name: str, namespace: str | None = None) -> LeaseClient:
@@ -218,16 +219,10 @@ class LeaseClient:
     # --- the background task ----------------------------------------------------------------------
 
     def start(self, interval_s: float = 0.1) -> asyncio.Task[None]:
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self.run(interval_s))
-        return self._task
+        return self._loop.start(lambda: self.run(interval_s))
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
         # One last round: what this replica consumed is counted, what it holds goes back.
         for lease in self._leases.values():
             lease.target = 0.0
