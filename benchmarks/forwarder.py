@@ -21,6 +21,7 @@ from ray.serve.deployment import Application
 from ray.serve.handle import DeploymentHandle
 
 from serve_app.app import AppArgs
+from serve_app.backends import this_process_transport
 
 api = FastAPI()
 
@@ -59,11 +60,8 @@ class Upstream:
 @serve.ingress(api)
 class ForwardIngress:
     def __init__(self, upstream: DeploymentHandle) -> None:
-        # The transport this replica is configured for, as Switchyard's Ingress does it
-        # (serve_app/backends.py): the handle arrives with the building process's default.
-        from ray.serve._private.constants import RAY_SERVE_USE_GRPC_BY_DEFAULT
-
-        self._upstream = upstream.options(_by_reference=not RAY_SERVE_USE_GRPC_BY_DEFAULT)
+        # The transport this replica is configured for, as Switchyard's Ingress sets it.
+        self._upstream = this_process_transport(upstream)
         self._streaming = self._upstream.options(stream=True)
 
     @api.post("/v1/chat/completions")

@@ -34,6 +34,7 @@ from benchmarks.report import percentile
 from benchmarks.runner import run_load
 from benchmarks.servers import free_port, start_sandbox
 from serve_app.app import AppArgs
+from serve_app.backends import this_process_transport
 
 ANSWER = {
     "id": "chatcmpl-floor",
@@ -64,10 +65,8 @@ class AnsweringIngress:
 @serve.ingress(api_hop)
 class ForwardingIngress:
     def __init__(self, downstream: DeploymentHandle) -> None:
-        # The replica's own transport (gRPC under FAST_PATH_ENV), as serve_app/backends.py does.
-        from ray.serve._private.constants import RAY_SERVE_USE_GRPC_BY_DEFAULT
-
-        self._downstream = downstream.options(_by_reference=not RAY_SERVE_USE_GRPC_BY_DEFAULT)
+        # The replica's own transport (gRPC under FAST_PATH_ENV), as Switchyard's Ingress sets it.
+        self._downstream = this_process_transport(downstream)
 
     @api_hop.post("/v1/chat/completions")
     async def chat(self, request: Request) -> Response:

@@ -25,13 +25,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.local_vllm import (
     Stats,
-    free_port,
+    alternating_rounds,
     openai_server_call,
-    run_load,
     start_openai_server,
     table,
     wait_healthy,
 )
+from benchmarks.servers import free_port
 from deployments.local import EngineOptions, ensure_tiny_model, local_runtime_env
 from directory.loader import load_directory
 from serve_app.app import APP_NAME, CPU_ENGINE, AppArgs, build_app, cpu_dev_overrides
@@ -53,14 +53,7 @@ async def measure(
             ),
             "vLLM api_server alone": openai_server_call(bare, args.tokens),
         }
-        load = {"requests": args.requests, "concurrency": args.concurrency}
-        for name, call in calls.items():  # warm-up, not measured
-            await run_load(name, call, **load)
-        rounds: dict[str, list[Stats]] = {name: [] for name in calls}
-        for _ in range(args.rounds):
-            for name, call in calls.items():
-                rounds[name].append(await run_load(name, call, **load))
-        return rounds
+        return await alternating_rounds(calls, args.rounds, args.requests, args.concurrency)
 
 
 def main() -> None:

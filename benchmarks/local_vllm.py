@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,6 +36,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.servers import free_port
 from deployments.canonical import ChatRequest, Message
 from deployments.local import (
     EngineOptions,
@@ -98,6 +98,21 @@ async def run_load(name: str, call: StreamCall, *, requests: int, concurrency: i
 
 
 # --- the two sides -----------------------------------------------------------------------------
+
+
+async def alternating_rounds(
+    calls: dict[str, StreamCall], rounds: int, requests: int, concurrency: int
+) -> dict[str, list[Stats]]:
+    """One unmeasured warm-up each, then `rounds` rounds that take the calls in turn."""
+    for name, call in calls.items():
+        await run_load(name, call, requests=requests, concurrency=concurrency)
+    measured: dict[str, list[Stats]] = {name: [] for name in calls}
+    for _ in range(rounds):
+        for name, call in calls.items():
+            measured[name].append(
+                await run_load(name, call, requests=requests, concurrency=concurrency)
+            )
+    return measured
 
 
 def local_model_call(model: LocalModel, max_tokens: int) -> StreamCall:
@@ -189,13 +204,6 @@ async def wait_healthy(client: httpx.AsyncClient, server: subprocess.Popen[bytes
     raise TimeoutError("vLLM's api_server did not become healthy in 600 s")
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 # --- report ------------------------------------------------------------------------------------
 
 
@@ -246,13 +254,7 @@ async def main() -> None:
                 "LocalModel (in-process)": local_model_call(model, args.tokens),
                 "vLLM api_server (HTTP)": openai_server_call(client, args.tokens),
             }
-            load = {"requests": args.requests, "concurrency": args.concurrency}
-            for name, call in calls.items():  # warm-up, not measured
-                await run_load(name, call, **load)
-            rounds: dict[str, list[Stats]] = {name: [] for name in calls}
-            for _ in range(args.rounds):
-                for name, call in calls.items():
-                    rounds[name].append(await run_load(name, call, **load))
+            rounds = await alternating_rounds(calls, args.rounds, args.requests, args.concurrency)
             model.shutdown()
         finally:
             server.terminate()

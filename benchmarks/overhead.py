@@ -107,7 +107,7 @@ def start_cluster(args: argparse.Namespace, upstream: Server, ledger: Path) -> d
 
     from benchmarks.forwarder import build_forwarder
     from serve_app.app import AppArgs, build_app
-    from serve_app.local_cluster import ingress_urls, start_local_cluster
+    from serve_app.local_cluster import ingress_urls, serve_details, start_local_cluster
 
     proxy_url = start_local_cluster(http_port=free_port())
     overrides: dict[str, Any] = {}
@@ -122,7 +122,7 @@ def start_cluster(args: argparse.Namespace, upstream: Server, ledger: Path) -> d
         name=FORWARDER,
         route_prefix=FORWARDER_PREFIX,
     )
-    details = processes.serve_details()
+    details = serve_details()
     sy_direct, fw_direct = ingress_urls(SWITCHYARD), ingress_urls(FORWARDER)
     return {
         "proxy_url": proxy_url,

@@ -1,8 +1,7 @@
 """Which process is which, and how much memory each has held.
 
-Replica PIDs come from the Serve controller's own account of the cluster (the same
-`ServeInstanceDetails` that `serve status` and the dashboard's REST API show: every replica with
-its PID, and every proxy). Memory is the kernel's: `VmHWM` in `/proc/PID/status` is the peak
+Replica PIDs come from the Serve controller's own account of the cluster
+(`serve_app.local_cluster.serve_details`: every replica with its PID). Memory is the kernel's: `VmHWM` in `/proc/PID/status` is the peak
 resident set since the process started; `VmRSS` is the current one.
 """
 
@@ -14,16 +13,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-
-def serve_details() -> dict[str, Any]:
-    """The controller's `ServeInstanceDetails` as a dict (needs `ray.init` in this process)."""
-    # The Serve client is not a public API, but it is what `serve status` reads, and unlike
-    # `ray.util.state.list_actors` it works on a cluster started without the dashboard.
-    from ray.serve.context import _get_global_client
-
-    details: dict[str, Any] = _get_global_client().get_serve_details()
-    return details
 
 
 def replica_pids(details: dict[str, Any], app: str, deployment: str) -> list[int]:

@@ -110,13 +110,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def deploy(variants: list[Variant], upstream: Server, work: Path) -> dict[str, dict[str, Any]]:
     """Every variant as its own Serve app on one cluster; each one's URL and replica PIDs."""
-    # Direct ingress is the controller's setting: on for the whole cluster.
-    os.environ.setdefault("RAY_SERVE_ENABLE_DIRECT_INGRESS", "1")
-    os.environ.setdefault("RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S", "1")
+    # Direct ingress is the controller's setting: start_local_cluster turns it on for the cluster.
     from ray import serve
 
     from serve_app.app import AppArgs, DeploymentSettings, build_app
-    from serve_app.local_cluster import ingress_urls, start_local_cluster
+    from serve_app.local_cluster import ingress_urls, serve_details, start_local_cluster
 
     proxy_url = start_local_cluster(http_port=free_port())
     deployed: dict[str, dict[str, Any]] = {}
@@ -138,7 +136,7 @@ def deploy(variants: list[Variant], upstream: Server, work: Path) -> dict[str, d
             allowance_sync_s=1.0,
         )
         serve.run(build_app(args), name=app_name, route_prefix=prefix)
-        details = processes.serve_details()
+        details = serve_details()
         direct = ingress_urls(app_name)
         pids = {
             f"ingress#{i}" if variant.ingress_replicas > 1 else "ingress": pid

@@ -23,8 +23,8 @@ class HandleBackends:
 
     def __init__(self, cloud: Mapping[str, Any], local: Mapping[str, Any]) -> None:
         # provider id -> DeploymentHandle of its CloudProxy; model id -> that of its LocalModel
-        self._cloud = {key: _this_process_transport(h) for key, h in cloud.items()}
-        self._local = {key: _this_process_transport(h) for key, h in local.items()}
+        self._cloud = {key: this_process_transport(h) for key, h in cloud.items()}
+        self._local = {key: this_process_transport(h) for key, h in local.items()}
         self._streaming = {key: h.options(stream=True) for key, h in self._cloud.items()}
         self._local_streaming = {key: h.options(stream=True) for key, h in self._local.items()}
 
@@ -60,7 +60,7 @@ class HandleBackends:
         return result
 
 
-def _this_process_transport(handle: Any) -> Any:
+def this_process_transport(handle: Any) -> Any:
     """The handle, set to the transport this replica is configured for.
 
     Handles arrive pickled from the process that built the app, with the transport that process

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 # Ray Serve settings the whole cluster must have from its start (Serve's controller reads them);
 # measured by benchmarks/overhead.py and benchmarks/settings.py, see BENCHMARKS.md. An
@@ -53,6 +54,20 @@ def stop_local_cluster() -> None:
     ray.shutdown()
 
 
+def serve_details() -> dict[str, Any]:
+    """The Serve controller's account of the cluster (`ServeInstanceDetails` as a dict: every
+    application, deployment and replica with its PID, and the direct-ingress target groups), the
+    same that `serve status` and the dashboard read. Needs `ray.init` in this process; unlike
+    `ray.util.state` it works on a cluster started without the dashboard."""
+    from ray.serve.context import _get_global_client
+
+    client = _get_global_client()  # raises when no Serve controller runs
+    if client is None:  # not reached; the signature allows None
+        raise RuntimeError("Ray Serve is not running")
+    details: dict[str, Any] = client.get_serve_details()
+    return details
+
+
 def ingress_urls(app_name: str) -> list[str]:
     """Where `app_name`'s ingress replicas answer HTTP themselves, one URL per replica (with the
     app's route prefix, as the proxy's URL for the app would have it).
@@ -62,13 +77,7 @@ def ingress_urls(app_name: str) -> list[str]:
     the controller publishes those ports as the app's HTTP target group. Serve's proxy keeps
     answering on its port either way.
     """
-    from ray.serve.context import _get_global_client
-
-    client = _get_global_client()  # raises when no Serve controller runs
-    if client is None:  # not reached; the signature allows None
-        raise RuntimeError("Ray Serve is not running")
-    # The controller's view of the cluster, as `serve status` and the dashboard read it.
-    details = client.get_serve_details()
+    details = serve_details()
     host = (details.get("http_options") or {}).get("host") or "127.0.0.1"
     urls = []
     for group in details.get("target_groups") or []:
