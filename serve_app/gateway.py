@@ -10,7 +10,8 @@ background tasks ship out.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Protocol, TypeVar
 
 from deployments.canonical import (
@@ -89,9 +90,8 @@ class Gateway:
     async def stream(self, call: ChatCall, route: Route) -> AsyncIterator[ChatChunk]:
         """Stream the answer; `route` is filled in as the call goes (model, attempts, usage)."""
         meter = _CallMeter(self._meter, call.options, route)
-        money: CallMoney | None = None
-        try:
-            plan, money = self._plan(call.name, call.request, call.options, route)
+        with meter.accounting(streamed=True):
+            plan, meter.money = self._plan(call.name, call.request, call.options, route)
             backends = self._backends
             calls: StreamAdapter[ChatChunk] = StreamAdapter(
                 open=lambda candidate: backends.stream(candidate, _for(call.request, candidate)),
@@ -101,20 +101,12 @@ class Gateway:
             async for candidate, chunk in execute(
                 plan,
                 calls,
-                observe=self._observer(call.options, route, money),
+                observe=self._observer(call.options, route, meter.money),
                 first_item_timeout_s=lambda candidate: self._first_token_s(candidate, call.options),
             ):
                 _served(route, candidate, self._notices)
                 meter.first_item()
                 yield chunk.model_copy(update={"provider_model": candidate.model.id})
-            meter.outcome = "ok"
-        except BaseException as error:
-            meter.failed(error)
-            raise
-        finally:
-            if money is not None:
-                money.finish()
-            meter.done(streamed=True)
 
     async def complete(self, call: ChatCall, route: Route) -> ChatResult:
         """The whole answer. Same loop as `stream`, with one item: the result."""
@@ -154,25 +146,15 @@ class Gateway:
     ) -> Result:
         """Plan, execute a one-item call, and settle its money and metrics whatever happens."""
         meter = _CallMeter(self._meter, options, route)
-        money: CallMoney | None = None
-        try:
-            plan, money = self._plan(name, request, options, route)
+        with meter.accounting(streamed=False):
+            plan, meter.money = self._plan(name, request, options, route)
             items = execute(
                 plan,
                 calls,
-                observe=self._observer(options, route, money),
+                observe=self._observer(options, route, meter.money),
                 first_item_timeout_s=lambda candidate: self._total_s(candidate, options),
             )
-            result = await _only_item(items, route, self._notices)
-            meter.outcome = "ok"
-            return result
-        except BaseException as error:
-            meter.failed(error)
-            raise
-        finally:
-            if money is not None:
-                money.finish()
-            meter.done(streamed=False)
+            return await _only_item(items, route, self._notices)
 
     def _plan(
         self,
@@ -287,9 +269,9 @@ def _served(route: Route, candidate: Candidate, notices: Mapping[str, str]) -> N
 
 
 class _CallMeter:
-    """Times one call and tells the meter how it ended."""
+    """Times one call, settles its money and tells the meter how it ended."""
 
-    __slots__ = ("_first_at", "_meter", "_options", "_route", "_started", "outcome")
+    __slots__ = ("_first_at", "_meter", "_options", "_route", "_started", "money", "outcome")
 
     def __init__(self, meter: Meter, options: CallOptions, route: Route) -> None:
         self._meter = meter
@@ -298,6 +280,22 @@ class _CallMeter:
         self._started = time.perf_counter()
         self._first_at: float | None = None
         self.outcome = "cancelled"
+        self.money: CallMoney | None = None  # set once the call is planned
+
+    @contextmanager
+    def accounting(self, *, streamed: bool) -> Iterator[None]:
+        """Around a whole call: however it ends (an answer, an error, a caller gone), its
+        reservations are settled and the metrics told the outcome."""
+        try:
+            yield
+            self.outcome = "ok"
+        except BaseException as error:
+            self.failed(error)
+            raise
+        finally:
+            if self.money is not None:
+                self.money.finish()
+            self.done(streamed=streamed)
 
     def first_item(self) -> None:
         if self._first_at is None:

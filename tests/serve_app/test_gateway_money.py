@@ -262,3 +262,28 @@ async def test_metrics_carry_the_ledgers_numbers_and_the_failovers() -> None:
     assert failover_tags["reason"] == "ProviderServerError"
     latencies = [s for s in samples if s[0] == "switchyard_request_latency_seconds"]
     assert len(latencies) == 2 and dict(latencies[0][1])["tenant"] == "acme"
+
+
+async def test_an_abandoned_stream_gives_back_its_reservation_and_counts_as_cancelled() -> None:
+    replica = Replica(Allowances(), {"acme": {"budget": {"day_usd": 1.0}}}, health=local_down())
+    await replica.sync()
+    before = replica.leases.available("budget:acme:day")
+    request = ChatRequest(
+        model="", messages=[Message(role="user", content="hi there")], max_tokens=100
+    )
+    call = ChatCall(name="smart", request=request, options=CallOptions(tenant="acme"))
+    route = Route(request_id=call.options.request_id, name=call.name, shortcut=None)
+    chunks = replica.gateway.stream(call, route)
+    first = await anext(chunks)
+    assert first.text
+    assert replica.leases.available("budget:acme:day") == pytest.approx(before - ESTIMATE)
+    await chunks.aclose()  # the caller went away after the first chunk
+
+    assert replica.leases.available("budget:acme:day") == pytest.approx(before)
+    counters, _ = replica.meter.drain()
+    outcomes = {
+        dict(tags)["outcome"]: value
+        for (metric, tags), value in counters.items()
+        if metric == "switchyard_requests"
+    }
+    assert outcomes == {"cancelled": 1}
