@@ -20,8 +20,8 @@ from ray import serve
 from ray.serve.deployment import Application
 from ray.serve.handle import DeploymentHandle
 
-from serve_app.app import AppArgs
-from serve_app.backends import this_process_transport
+from serve_app.app.builder import AppArgs
+from serve_app.app.handles import this_process_transport
 
 api = FastAPI()
 

@@ -3,10 +3,11 @@
     .venv/bin/python -m benchmarks.graph_floor --requests 600 --rounds 3
 
 Every app here does nothing but pass a fixed answer along, on one local Ray cluster started as
-`switchyard serve` starts it (`serve_app.local_cluster`: direct ingress on) with Switchyard's
-replica settings (`serve_app.app.FAST_PATH_ENV`, via `AppArgs().ingress`). Each is reached on
-its ingress replica's own port, and all of them are interleaved request by request with the bare
-sandbox upstream (`benchmarks.load`), so that their differences are the cost of each step:
+`switchyard serve` starts it (`serve_app.dev.local_cluster`: direct ingress on) with Switchyard's
+replica settings (`serve_app.app.builder.FAST_PATH_ENV`, via `AppArgs().ingress`). Each is
+reached on its ingress replica's own port, and all of them are interleaved request by request
+with the bare sandbox upstream (`benchmarks.load`), so that their differences are the cost of
+each step:
 
 - `ingress` — a FastAPI ingress deployment answering by itself: one Serve replica on the path;
 - `ingress→deployment` — that ingress calling a second deployment through a `DeploymentHandle`
@@ -33,8 +34,8 @@ from benchmarks.load import Plan, Target
 from benchmarks.report import percentile
 from benchmarks.runner import run_load
 from benchmarks.servers import free_port, start_sandbox
-from serve_app.app import AppArgs
-from serve_app.backends import this_process_transport
+from serve_app.app.builder import AppArgs
+from serve_app.app.handles import this_process_transport
 
 ANSWER = {
     "id": "chatcmpl-floor",
@@ -115,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
 
-    from serve_app.local_cluster import ingress_urls, start_local_cluster, stop_local_cluster
+    from serve_app.dev.local_cluster import ingress_urls, start_local_cluster, stop_local_cluster
 
     upstream = start_sandbox(Path(tempfile.mkdtemp(prefix="switchyard-floor-")))
     chat_url = upstream.extra["openai"] + "/chat/completions"

@@ -3,7 +3,7 @@
     .venv/bin/python -m benchmarks.local_graph --requests 64 --concurrency 16 --tokens 64 --rounds 3
 
 Both sides serve the tiny random-weight Llama (gibberish — development only) with the same
-engine settings as `switchyard demo` on a CPU (serve_app.app.CPU_ENGINE), greedy decoding,
+engine settings as `switchyard demo` on a CPU (serve_app.app.builder.CPU_ENGINE), greedy decoding,
 streamed over HTTP/SSE on loopback: Switchyard's `/v1/chat/completions` with `model=workhorse`
 (Serve proxy → Ingress → handle → LocalModel replica) against `python -m
 vllm.entrypoints.openai.api_server`. Rounds alternate between the two after one unmeasured
@@ -34,7 +34,7 @@ from benchmarks.local_vllm import (
 from benchmarks.servers import free_port
 from deployments.local import EngineOptions, ensure_tiny_model, local_runtime_env
 from directory.loader import load_directory
-from serve_app.app import APP_NAME, CPU_ENGINE, AppArgs, build_app, cpu_dev_overrides
+from serve_app.app.builder import APP_NAME, CPU_ENGINE, AppArgs, build_app, cpu_dev_overrides
 
 
 async def measure(
@@ -66,7 +66,7 @@ def main() -> None:
 
     from ray import serve
 
-    from serve_app.local_cluster import start_local_cluster, stop_local_cluster
+    from serve_app.dev.local_cluster import start_local_cluster, stop_local_cluster
 
     os.environ.update(local_runtime_env(on_gpu=False)["env_vars"])
     options = EngineOptions(**CPU_ENGINE)

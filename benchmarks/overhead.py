@@ -7,7 +7,7 @@ LiteLLM's proxy, side by side and interleaved in one run.
 What runs (all on 127.0.0.1):
 
 - the OpenAI-protocol sandbox upstream, in a process of its own (`python -m deployments.sandbox`);
-- one local Ray cluster (`serve_app.local_cluster.start_local_cluster`, so the same cluster
+- one local Ray cluster (`serve_app.dev.local_cluster.start_local_cluster`, so the same cluster
   settings as `switchyard serve`/`demo`) holding two Serve apps: Switchyard itself (sandbox mode,
   every provider proxied, as the demo runs it) and the bare forwarder (`benchmarks.forwarder`);
 - LiteLLM's proxy (1 worker) from `.venv-litellm`, when that environment exists;
@@ -106,8 +106,8 @@ def start_cluster(args: argparse.Namespace, upstream: Server, ledger: Path) -> d
     from ray import serve
 
     from benchmarks.forwarder import build_forwarder
-    from serve_app.app import AppArgs, build_app
-    from serve_app.local_cluster import ingress_urls, serve_details, start_local_cluster
+    from serve_app.app.builder import AppArgs, build_app
+    from serve_app.dev.local_cluster import ingress_urls, serve_details, start_local_cluster
 
     proxy_url = start_local_cluster(http_port=free_port())
     overrides: dict[str, Any] = {}
@@ -283,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
             report["profile"] = profile_switchyard(sy, pids[SWITCHYARD], args)
     finally:
         if cluster is not None:
-            from serve_app.local_cluster import stop_local_cluster
+            from serve_app.dev.local_cluster import stop_local_cluster
 
             stop_local_cluster()
         if litellm is not None:

@@ -1,7 +1,7 @@
 """Which process is which, and how much memory each has held.
 
 Replica PIDs come from the Serve controller's own account of the cluster
-(`serve_app.local_cluster.serve_details`: every replica with its PID). Memory is the kernel's:
+(`serve_app.dev.local_cluster.serve_details`: every replica with its PID). Memory is the kernel's:
 `VmHWM` in `/proc/PID/status` is the peak resident set since the process started; `VmRSS` is the
 current one.
 """

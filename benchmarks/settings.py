@@ -36,8 +36,8 @@ from benchmarks.report import percentile
 from benchmarks.runner import measured_burst, run_load
 from benchmarks.servers import Server, free_port, start_sandbox
 
-# Ray Serve's own defaults; DeploymentSettings adds serve_app.app.FAST_PATH_ENV over them unless
-# told otherwise, so every variant states all three.
+# Ray Serve's own defaults; DeploymentSettings adds serve_app.app.builder.FAST_PATH_ENV over
+# them unless told otherwise, so every variant states all three.
 DEFAULTS = {
     "RAY_SERVE_USE_GRPC_BY_DEFAULT": "0",
     "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "1",
@@ -113,8 +113,8 @@ def deploy(variants: list[Variant], upstream: Server, work: Path) -> dict[str, d
     # Direct ingress is the controller's setting: start_local_cluster turns it on for the cluster.
     from ray import serve
 
-    from serve_app.app import AppArgs, DeploymentSettings, build_app
-    from serve_app.local_cluster import ingress_urls, serve_details, start_local_cluster
+    from serve_app.app.builder import AppArgs, DeploymentSettings, build_app
+    from serve_app.dev.local_cluster import ingress_urls, serve_details, start_local_cluster
 
     proxy_url = start_local_cluster(http_port=free_port())
     deployed: dict[str, dict[str, Any]] = {}
@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
         report["loadavg_after"] = os.getloadavg()
     finally:
-        from serve_app.local_cluster import stop_local_cluster
+        from serve_app.dev.local_cluster import stop_local_cluster
 
         stop_local_cluster()
         upstream.stop()

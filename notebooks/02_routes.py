@@ -18,8 +18,8 @@ from ray import serve
 import serve_app
 from deployments.sandbox.server import start_sandboxes
 from directory.loader import load_directory
-from serve_app.app import APP_NAME, AppArgs, build_app
-from serve_app.local_cluster import start_local_cluster
+from serve_app.app.builder import APP_NAME, AppArgs, build_app
+from serve_app.dev.local_cluster import start_local_cluster
 
 sandboxes = start_sandboxes()
 url = start_local_cluster(http_port=8123)

@@ -23,7 +23,7 @@ import httpx
 
 from deployments.canonical import ChatChunk, ChatRequest, Message, ToolCall, Usage
 from deployments.errors import SwitchyardError
-from serve_app.call import CallOptions, ChatCall, Route
+from serve_app.routing.call import CallOptions, ChatCall, Route
 
 _REQUEST_FIELDS = set(ChatRequest.model_fields) - {"model", "messages"}
 _CALL_FIELDS = set(CallOptions.model_fields)

@@ -22,7 +22,7 @@ def register(subparsers: Subparsers) -> None:
     deploy.add_argument(
         "--args",
         default="{}",
-        help="the app builder's arguments as JSON (see serve_app.app.AppArgs)",
+        help="the app builder's arguments as JSON (see serve_app.app.builder.AppArgs)",
     )
     deploy.add_argument("--port", type=int, default=8000, help="HTTP port of Serve's proxy")
     deploy.add_argument(
@@ -33,8 +33,8 @@ def register(subparsers: Subparsers) -> None:
 
 def _deploy(args: argparse.Namespace) -> int:
     from directory.loader import load_directory
-    from serve_app.app import AppArgs
-    from serve_app.deploy import deploy, serve_config
+    from serve_app.app.builder import AppArgs
+    from serve_app.app.deploy import deploy, serve_config
 
     directory = load_directory(args.directory)  # DirectoryError: printed by main(), exit 1
     app_args = AppArgs.model_validate({**json.loads(args.args), "directory_path": args.directory})

@@ -44,8 +44,8 @@ def _serve(args: argparse.Namespace) -> int:
     from ray import serve
 
     from directory.loader import load_directory
-    from serve_app.app import APP_NAME, AppArgs, build_app, cloud_providers_in_use
-    from serve_app.local_cluster import client_url, start_local_cluster
+    from serve_app.app.builder import APP_NAME, AppArgs, build_app, cloud_providers_in_use
+    from serve_app.dev.local_cluster import client_url, start_local_cluster
 
     app_args = AppArgs(
         directory_path=args.directory,
@@ -71,7 +71,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from serve_app.demo import run_demo
+    from serve_app.dev.demo import run_demo
 
     return run_demo(
         port=args.port,

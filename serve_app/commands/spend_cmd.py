@@ -90,8 +90,8 @@ def _read(
 
     from pathlib import Path
 
-    from deployments.ledger.lease_store import current_allowances
     from deployments.ledger.store import SQLiteLedgerStore
+    from serve_app.allowances.store import current_allowances
 
     path = Path(args.ledger or DEFAULT_LEDGER).expanduser()
     store = SQLiteLedgerStore(path, read_only=True)  # FileNotFoundError: no ledger there

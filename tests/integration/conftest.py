@@ -27,9 +27,9 @@ from deployments.canonical import ChatRequest, Message
 from deployments.sandbox.server import SandboxSet, start_sandboxes
 from directory.loader import SHIPPED, load_directory
 from directory.schema import Directory
-from serve_app.app import APP_NAME, AppArgs, LocalModelOverride, cpu_dev_overrides
-from serve_app.deploy import deploy, serve_config
-from serve_app.spending import CallMoney
+from serve_app.allowances.calls import CallMoney
+from serve_app.app.builder import APP_NAME, AppArgs, LocalModelOverride, cpu_dev_overrides
+from serve_app.app.deploy import deploy, serve_config
 from tests.conftest import free_port
 
 BREAKER_PROVIDER = "mistral"

@@ -14,7 +14,7 @@ import yaml
 from deployments.canonical import Usage
 from deployments.ledger.cost import cost_usd
 from directory.loader import load_directory
-from serve_app.deploy import deploy, serve_config
+from serve_app.app.deploy import deploy, serve_config
 from tests.integration.conftest import Switchyard
 
 pytestmark = pytest.mark.ray

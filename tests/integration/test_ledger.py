@@ -13,7 +13,7 @@ import ray
 
 from deployments.canonical import Usage
 from deployments.ledger.cost import cost_usd
-from serve_app.runtime import LEDGER_ACTOR
+from serve_app.app.runtime import LEDGER_ACTOR
 from tests.integration.conftest import Switchyard
 
 pytestmark = pytest.mark.ray

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from serve_app.spending import CallMoney
+from serve_app.allowances.calls import CallMoney
 from tests.integration.conftest import (
     BUDGET_SHORTCUT,
     BUDGET_TENANT,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import openai
 import pytest
 
-from serve_app.app import APP_NAME
+from serve_app.app.builder import APP_NAME
 from tests.integration.conftest import Switchyard
 
 pytestmark = pytest.mark.ray
@@ -77,7 +77,7 @@ def test_each_ingress_replica_also_answers_on_its_own_loopback_port(switchyard: 
     """Direct ingress (on for the session's cluster, as `switchyard serve` starts it): every
     Ingress replica serves the same API itself, one hop shorter than Serve's proxy. With two
     replicas the proxy stays the one URL that reaches both, and `client_url` says so."""
-    from serve_app.local_cluster import client_url, ingress_urls
+    from serve_app.dev.local_cluster import client_url, ingress_urls
 
     urls = ingress_urls(APP_NAME)
     assert len(urls) == switchyard.app_args.ingress.num_replicas == 2

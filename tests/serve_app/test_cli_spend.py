@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from deployments.ledger import SQLiteLedgerStore, UsageRecord
-from deployments.ledger.allowances import Allowances
-from deployments.ledger.leases import CounterSpec, LeaseReport
-from deployments.ledger.windows import window_at
+from serve_app.allowances.actor import Allowances
+from serve_app.allowances.messages import CounterSpec, LeaseReport
+from serve_app.allowances.windows import window_at
 from serve_app.cli import main
 
 

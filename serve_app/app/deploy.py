@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from directory.schema import Directory
-from serve_app.app import APP_NAME, INGRESS_NAME, AppArgs, user_config
+from serve_app.app.builder import APP_NAME, INGRESS_NAME, AppArgs, user_config
 
 
 def serve_config(
@@ -28,7 +28,7 @@ def serve_config(
             {
                 "name": APP_NAME,
                 "route_prefix": "/",
-                "import_path": "serve_app.app:app_builder",
+                "import_path": "serve_app.app.builder:app_builder",
                 "args": app_args.model_dump(mode="json", exclude_defaults=True),
                 "deployments": [
                     {"name": INGRESS_NAME, "user_config": user_config(app_args, directory)}

@@ -16,9 +16,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from deployments.ledger.lease_book import LeaseBook, LeaseStore
-from deployments.ledger.lease_store import SQLiteLeaseStore
-from deployments.ledger.leases import CounterSpec, CounterStatus, LeaseGrant, LeaseReport
+from serve_app.allowances.book import LeaseBook, LeaseStore
+from serve_app.allowances.messages import CounterSpec, CounterStatus, LeaseGrant, LeaseReport
+from serve_app.allowances.store import SQLiteLeaseStore
 
 
 class Allowances:

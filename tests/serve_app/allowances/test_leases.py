@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from deployments.ledger import SQLiteLedgerStore, UsageRecord
-from deployments.ledger.allowances import Allowances
-from deployments.ledger.lease_client import LeaseClient
-from deployments.ledger.lease_store import SQLiteLeaseStore
-from deployments.ledger.leases import CounterSpec, LeaseGrant, LeaseReport
-from deployments.ledger.windows import window_at
+from serve_app.allowances.actor import Allowances
+from serve_app.allowances.messages import CounterSpec, LeaseGrant, LeaseReport
+from serve_app.allowances.replica import LeaseClient
+from serve_app.allowances.store import SQLiteLeaseStore
+from serve_app.allowances.windows import window_at
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC).timestamp()
 FREE = CounterSpec("free_requests:g/free", "free_requests", "utc-midnight", 3, model="g/free")

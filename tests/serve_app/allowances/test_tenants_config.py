@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from serve_app.app import AppArgs
-from serve_app.deploy import serve_config
-from serve_app.tenants import Tenants, counter_specs, tenants_from_config
+from serve_app.allowances.tenants import Tenants, counter_specs, tenants_from_config
+from serve_app.app.builder import AppArgs
+from serve_app.app.deploy import serve_config
 from tests.mini_directory import mini_directory
 
 ACME = {

@@ -27,13 +27,13 @@ from deployments.errors import SwitchyardError
 from directory.errors import DirectoryError
 from directory.loader import directory_from_dict, load_directory
 from directory.schema import Directory
-from serve_app import openai_wire as wire
-from serve_app.backends import HandleBackends
-from serve_app.call import ChatCall, EmbeddingCall, Route
-from serve_app.gateway import Gateway
-from serve_app.runtime import ReplicaRuntime
-from serve_app.spending import Money
-from serve_app.tenants import tenants_from_config
+from serve_app.allowances.calls import Money
+from serve_app.allowances.tenants import tenants_from_config
+from serve_app.app.handles import HandleBackends
+from serve_app.app.runtime import ReplicaRuntime
+from serve_app.routing.call import ChatCall, EmbeddingCall, Route
+from serve_app.routing.gateway import Gateway
+from serve_app.surfaces import openai as wire
 
 logger = logging.getLogger("switchyard.ingress")
 

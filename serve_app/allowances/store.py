@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from deployments.ledger.lease_book import Counter, Holder
-from deployments.ledger.leases import CounterSpec
-from deployments.ledger.windows import Window
+from serve_app.allowances.book import Counter, Holder
+from serve_app.allowances.messages import CounterSpec
+from serve_app.allowances.windows import Window
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS allowance (

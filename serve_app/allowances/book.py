@@ -33,14 +33,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from deployments.ledger.leases import (
+from serve_app.allowances.messages import (
     CounterSpec,
     CounterStatus,
     Holding,
     LeaseGrant,
     LeaseReport,
 )
-from deployments.ledger.windows import Window, rolling_history_start
+from serve_app.allowances.windows import Window, rolling_history_start
 
 FORGET_AFTER_S = 86_400.0  # a window this long over can no longer be reported against
 # A holder whose lease did not change is still written this often, for its `last_seen`: what a

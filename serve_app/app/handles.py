@@ -66,7 +66,8 @@ def this_process_transport(handle: Any) -> Any:
     Handles arrive pickled from the process that built the app, with the transport that process
     defaulted to: Ray actor calls, unless it had `RAY_SERVE_USE_GRPC_BY_DEFAULT=1` when it
     imported Serve. The setting meant to count is the replica's own (its runtime_env, see
-    `serve_app.app.FAST_PATH_ENV`): gRPC straight to the replica, measured faster (BENCHMARKS.md).
+    `serve_app.app.builder.FAST_PATH_ENV`): gRPC straight to the replica, measured faster
+    (BENCHMARKS.md).
     """
     from ray.serve._private.constants import RAY_SERVE_USE_GRPC_BY_DEFAULT
 

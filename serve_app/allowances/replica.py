@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from typing import cast
 
 from deployments.background import BackgroundLoop
-from deployments.ledger.leases import CounterSpec, LeaseGrant, LeaseReport
-from deployments.ledger.windows import Window, window_at
+from serve_app.allowances.messages import CounterSpec, LeaseGrant, LeaseReport
+from serve_app.allowances.windows import Window, window_at
 
 logger = logging.getLogger(__name__)
 

@@ -13,14 +13,14 @@ import pytest
 
 from deployments.canonical import ChatRequest, Message
 from deployments.errors import AllCandidatesFailed, BudgetExceeded, RateLimited
-from deployments.ledger.allowances import Allowances
-from deployments.ledger.lease_client import LeaseClient
-from deployments.ledger.leases import LeaseGrant, LeaseReport
-from serve_app.call import CallOptions, ChatCall, Route
-from serve_app.gateway import Gateway
-from serve_app.metrics import BufferedMeter
-from serve_app.spending import Money
-from serve_app.tenants import Tenants
+from serve_app.allowances.actor import Allowances
+from serve_app.allowances.calls import Money
+from serve_app.allowances.messages import LeaseGrant, LeaseReport
+from serve_app.allowances.replica import LeaseClient
+from serve_app.allowances.tenants import Tenants
+from serve_app.routing.call import CallOptions, ChatCall, Route
+from serve_app.routing.gateway import Gateway
+from serve_app.routing.metrics import BufferedMeter
 from tests.mini_directory import mini_directory
 from tests.serve_app.fakes import RecordingHealth, RecordingLedger, ScriptedBackends, server_error
 

@@ -13,8 +13,8 @@ from deployments.errors import (
     StreamInterrupted,
     UnknownModel,
 )
-from serve_app.call import CallOptions, ChatCall, Route
-from serve_app.gateway import Gateway
+from serve_app.routing.call import CallOptions, ChatCall, Route
+from serve_app.routing.gateway import Gateway
 from tests.mini_directory import mini_directory
 from tests.serve_app.fakes import (
     RecordingHealth,

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from deployments.ledger.windows import Reset
+from serve_app.allowances.windows import Reset
 
 Kind = Literal["free_requests", "free_tokens", "budget"]
 

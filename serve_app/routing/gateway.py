@@ -24,12 +24,12 @@ from deployments.canonical import (
 from deployments.errors import ContextLengthExceeded, FailoverError
 from deployments.ledger.records import UsageRecord
 from directory.schema import Directory, ModelProfile
-from serve_app.call import CallOptions, ChatCall, EmbeddingCall, Route
-from serve_app.metrics import CallLabels, Meter, NullMeter
+from serve_app.allowances.calls import CallMoney, Money, gpu_tokens_per_s
+from serve_app.allowances.tenants import Tenants
+from serve_app.routing.call import CallOptions, ChatCall, EmbeddingCall, Route
 from serve_app.routing.failover import AttemptReport, StreamAdapter, execute
+from serve_app.routing.metrics import CallLabels, Meter, NullMeter
 from serve_app.routing.plan import Candidate, Plan, PlanChecks, plan_call
-from serve_app.spending import CallMoney, Money, gpu_tokens_per_s
-from serve_app.tenants import Tenants
 
 Result = TypeVar("Result", ChatResult, EmbeddingResult)
 

@@ -26,7 +26,7 @@ from deployments.canonical import (
     ToolSpec,
     Usage,
 )
-from serve_app.call import CallOptions, ChatCall, EmbeddingCall, Route
+from serve_app.routing.call import CallOptions, ChatCall, EmbeddingCall, Route
 
 
 class WireError(ValueError):

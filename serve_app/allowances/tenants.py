@@ -21,8 +21,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
-from deployments.ledger.leases import CounterSpec
 from directory.schema import Directory
+from serve_app.allowances.messages import CounterSpec
 
 Period = Literal["day", "month"]
 

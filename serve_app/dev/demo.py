@@ -20,7 +20,7 @@ import httpx
 
 from directory.loader import load_directory
 from directory.schema import Directory
-from serve_app.app import LocalModelOverride, cpu_dev_overrides
+from serve_app.app.builder import LocalModelOverride, cpu_dev_overrides
 from serve_app.commands._table import table
 
 if TYPE_CHECKING:
@@ -59,8 +59,8 @@ def run_demo(
     from ray import serve
 
     from deployments.sandbox.server import start_sandboxes
-    from serve_app.app import APP_NAME, AppArgs, build_app  # imports Ray
-    from serve_app.local_cluster import client_url, start_local_cluster, stop_local_cluster
+    from serve_app.app.builder import APP_NAME, AppArgs, build_app  # imports Ray
+    from serve_app.dev.local_cluster import client_url, start_local_cluster, stop_local_cluster
 
     directory = load_directory(directory_path)
     ledger = ledger_path or str(Path(tempfile.mkdtemp(prefix="switchyard-demo-")) / "ledger.sqlite")

@@ -1,7 +1,8 @@
 """The app builder: validated arguments in, the bound Ray Serve application out.
 
 One function serves Python (`build_app(AppArgs(...))`), `serve run`/`serve deploy` configs
-(`import_path: serve_app.app:app_builder`, whose `args` are validated into `AppArgs`) and the CLI.
+(`import_path: serve_app.app.builder:app_builder`, whose `args` are validated into
+`AppArgs`) and the CLI.
 Deployment options (replicas, CPUs, concurrency, autoscaling) come from these arguments, never from
 decorators, so the deployment classes stay plain and testable.
 """
@@ -19,8 +20,8 @@ from ray.serve.deployment import Application, Deployment
 from deployments.cloud.proxy import CloudProxy
 from directory.loader import load_directory
 from directory.schema import Directory, ModelProfile
-from serve_app.ingress import Ingress
-from serve_app.tenants import TenantConfig, Tenants
+from serve_app.allowances.tenants import TenantConfig, Tenants
+from serve_app.surfaces.ingress import Ingress
 
 APP_NAME = "switchyard"
 INGRESS_NAME = "ingress"
@@ -123,7 +124,7 @@ class AppArgs(BaseModel):
     health_sync_s: float = Field(default=0.1, gt=0)
     ledger_flush_s: float = Field(default=0.2, gt=0)
     allowance_sync_s: float = Field(default=0.1, gt=0)  # free-tier and budget lease rounds
-    # Budgets per tenant and agent (serve_app/tenants.py). They travel in the Ingress's
+    # Budgets per tenant and agent (serve_app/allowances/tenants.py). They travel in the Ingress's
     # user_config beside the directory, so a changed budget is a hot reload, not a restart.
     tenants: dict[str, TenantConfig] = Field(default_factory=dict)
 
@@ -225,5 +226,5 @@ def build_app(args: AppArgs) -> Application:
 
 
 def app_builder(args: dict[str, Any]) -> Application:
-    """For `serve run` / `serve deploy`: `import_path: serve_app.app:app_builder`."""
+    """For `serve run` / `serve deploy`: `import_path: serve_app.app.builder:app_builder`."""
     return build_app(AppArgs.model_validate(args))

@@ -30,12 +30,19 @@ from dataclasses import dataclass
 from deployments.canonical import ChatRequest, EmbeddingRequest
 from deployments.errors import BudgetExceeded, RateLimited
 from deployments.ledger.cost import estimate_usd
-from deployments.ledger.lease_client import LeaseClient, Ticket
 from directory.schema import Directory, ModelProfile
-from serve_app.call import CallOptions
+from serve_app.allowances.replica import LeaseClient, Ticket
+from serve_app.allowances.tenants import (
+    Period,
+    TenantConfig,
+    Tenants,
+    budget_key,
+    counter_specs,
+    free_key,
+)
+from serve_app.routing.call import CallOptions
 from serve_app.routing.failover import AttemptReport
 from serve_app.routing.plan import Candidate
-from serve_app.tenants import Period, TenantConfig, Tenants, budget_key, counter_specs, free_key
 
 DEFAULT_OUTPUT_TOKENS = 1024  # for tenants with no config of their own
 PERIODS: tuple[Period, ...] = ("day", "month")

@@ -17,12 +17,12 @@ from typing import Any
 from deployments.health.actor import ProviderHealth
 from deployments.health.client import HealthClient
 from deployments.ledger.actor import CostLedger
-from deployments.ledger.allowances import Allowances
 from deployments.ledger.client import LedgerClient
-from deployments.ledger.lease_client import LeaseClient
 from deployments.named_actor import NamedActor, create_named_actor
 from directory.schema import Directory
-from serve_app.metrics import RayMeter
+from serve_app.allowances.actor import Allowances
+from serve_app.allowances.replica import LeaseClient
+from serve_app.routing.metrics import RayMeter
 
 HEALTH_ACTOR = "switchyard-provider-health"
 LEDGER_ACTOR = "switchyard-cost-ledger"

@@ -1,0 +1,2 @@
+"""Allowances: free tiers and budgets (design §6), from the tenants config to the actor that owns
+the counts."""
