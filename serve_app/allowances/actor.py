@@ -1,9 +1,9 @@
-"""Allowances: the actor that owns free-tier counters and budgets, beside the ledger (design §6).
+"""Allowances: the actor that owns every free tier and budget, beside the ledger (design §6).
 
 A plain class; the app builder makes it one named, self-restarting Ray actor next to CostLedger.
 It is its own actor rather than more methods on CostLedger so that a slow ledger batch never
-delays the leases routing depends on. Its state is in the ledger's SQLite file (`SQLiteLeaseStore`)
-and written before each answer, so a restart grants nothing twice.
+delays the leases routing depends on. Its state is in the ledger's SQLite file
+(`SQLiteAllowanceStore`) and written before each answer, so a restart grants nothing twice.
 
 It also exports what is left of each allowance as Prometheus gauges through Ray's metrics agent:
 the actor is the one place that knows the cluster's totals, so it is the one place to export them.
@@ -16,9 +16,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from serve_app.allowances.book import LeaseBook, LeaseStore
-from serve_app.allowances.messages import CounterSpec, CounterStatus, LeaseGrant, LeaseReport
-from serve_app.allowances.store import SQLiteLeaseStore
+from serve_app.allowances.book import AllowanceBook, AllowanceStore
+from serve_app.allowances.messages import AllowanceSpec, AllowanceStatus, LeaseGrant, LeaseReport
+from serve_app.allowances.store import SQLiteAllowanceStore
 
 
 class Allowances:
@@ -27,12 +27,12 @@ class Allowances:
         path: str | Path | None = None,
         export_metrics: bool = False,  # positional: named actors get positional arguments only
         *,
-        store: LeaseStore | None = None,
+        store: AllowanceStore | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if store is None and path is not None:
-            store = SQLiteLeaseStore(path)
-        self._book = LeaseBook(store, clock=clock)
+            store = SQLiteAllowanceStore(path)
+        self._book = AllowanceBook(store, clock=clock)
         self._gauges = _RemainingGauges() if export_metrics else None
 
     def sync(self, replica: str, reports: Sequence[LeaseReport]) -> list[LeaseGrant]:
@@ -43,7 +43,7 @@ class Allowances:
                 self._gauges.set(report.spec, grant)
         return grants
 
-    def status(self) -> list[CounterStatus]:
+    def status(self) -> list[AllowanceStatus]:
         return self._book.status()
 
     def ping(self) -> str:
@@ -72,7 +72,7 @@ class _RemainingGauges:
         self._refresh_s = refresh_s
         self._last: dict[str, tuple[float, float]] = {}  # key -> (value, when it was set)
 
-    def set(self, spec: CounterSpec, grant: LeaseGrant) -> None:
+    def set(self, spec: AllowanceSpec, grant: LeaseGrant) -> None:
         remaining = 0.0 if grant.exhausted_until is not None else max(0.0, grant.limit - grant.used)
         now = time.monotonic()
         last = self._last.get(spec.key)

@@ -1,6 +1,6 @@
 """The actor's side of the leases: who holds how much of each allowance, and what is left.
 
-Per counter and window the book keeps, for each replica, what it was granted, consumed and gave
+Per allowance and window the book keeps, for each replica, what it was granted, consumed and gave
 back (all cumulative). From those:
 
     used      = base + Σ consumed                   what the window has really spent
@@ -20,7 +20,7 @@ window still had room), the others' targets drop to the rounded-down share, so t
 units move to where the calls are. A replica silent for `reclaim_after_s` is presumed gone and its
 unspent lease returns to the pool; replicas stop using a lease well before that (`LeaseClient`).
 
-`base` is what the window had spent before the book first saw it: for a rolling-24h counter, the
+`base` is what the window had spent before the book first saw it: for a rolling-24h allowance, the
 23 hourly buckets before it; for a new window, what the usage ledger already holds for it (a
 budget configured mid-day starts from the day's spend so far).
 """
@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from serve_app.allowances.messages import (
-    CounterSpec,
-    CounterStatus,
+    AllowanceSpec,
+    AllowanceStatus,
     Holding,
     LeaseGrant,
     LeaseReport,
@@ -70,8 +70,8 @@ class Holder:
 
 
 @dataclass
-class Counter:
-    spec: CounterSpec
+class Allowance:
+    spec: AllowanceSpec
     window: Window
     base: float = 0.0
     exhausted_until: float | None = None
@@ -81,26 +81,26 @@ class Counter:
         return self.base + sum(h.consumed for h in self.holders.values())
 
 
-class LeaseStore(Protocol):
+class AllowanceStore(Protocol):
     """Where the book keeps its state, so that a restarted actor never grants twice."""
 
-    def load(self, ended_after: float) -> list[Counter]: ...
+    def load(self, ended_after: float) -> list[Allowance]: ...
 
-    def save(self, counters: Sequence[Counter]) -> None: ...
+    def save(self, allowances: Sequence[Allowance]) -> None: ...
 
     def consumed_between(self, key: str, start: float, end: float) -> float:
         """What a key's windows that started in [start, end) consumed, bases excluded."""
         ...
 
-    def seed(self, spec: CounterSpec, window: Window) -> float:
+    def seed(self, spec: AllowanceSpec, window: Window) -> float:
         """What the usage ledger already holds against `spec` in `window` (0 if nothing)."""
         ...
 
 
-class LeaseBook:
+class AllowanceBook:
     def __init__(
         self,
-        store: LeaseStore | None = None,
+        store: AllowanceStore | None = None,
         *,
         clock: Callable[[], float] = time.time,
         active_s: float = 3.0,
@@ -110,75 +110,76 @@ class LeaseBook:
         self._clock = clock
         self._active_s = active_s  # replicas seen this recently share the allowance
         self._reclaim_after_s = reclaim_after_s  # silent this long: presumed gone
-        self._counters: dict[tuple[str, str], Counter] = {}
+        self._allowances: dict[tuple[str, str], Allowance] = {}
         self._forgot_at = clock()
         if store is not None:
-            for counter in store.load(ended_after=clock() - FORGET_AFTER_S):
-                self._counters[(counter.spec.key, counter.window.key)] = counter
+            for allowance in store.load(ended_after=clock() - FORGET_AFTER_S):
+                self._allowances[(allowance.spec.key, allowance.window.key)] = allowance
 
     # --- the round trip ---------------------------------------------------------------------------
 
     def sync(self, replica: str, reports: Iterable[LeaseReport]) -> list[LeaseGrant]:
         now = self._clock()
-        changed: list[Counter] = []
+        changed: list[Allowance] = []
         grants = []
         for report in reports:
-            known = self._counters.get((report.spec.key, report.window))
+            known = self._allowances.get((report.spec.key, report.window))
             spec_before = known.spec if known is not None else None
-            counter = self._counter(report, now)
-            holder = counter.holders.setdefault(replica, Holder())
-            before = (holder.state(), counter.exhausted_until, spec_before)
+            allowance = self._allowance(report, now)
+            holder = allowance.holders.setdefault(replica, Holder())
+            before = (holder.state(), allowance.exhausted_until, spec_before)
             holder.consumed = max(holder.consumed, report.consumed)
             holder.returned = max(holder.returned, report.returned)
             holder.last_seen = now
             if report.starved:
                 holder.starved_at = now
             if report.exhausted_until is not None and (
-                counter.exhausted_until is None or report.exhausted_until > counter.exhausted_until
+                allowance.exhausted_until is None
+                or report.exhausted_until > allowance.exhausted_until
             ):
-                counter.exhausted_until = report.exhausted_until
-            target = self._keep(counter, replica, self._share(counter, now), now)
-            holder.granted += self._grant(counter, holder, target, now)
-            after = (holder.state(), counter.exhausted_until, counter.spec)
+                allowance.exhausted_until = report.exhausted_until
+            target = self._keep(allowance, replica, self._share(allowance, now), now)
+            holder.granted += self._grant(allowance, holder, target, now)
+            after = (holder.state(), allowance.exhausted_until, allowance.spec)
             if (
                 after != before
                 or holder.saved_at is None
                 or now - holder.saved_at >= SAVE_LAST_SEEN_S
             ):
                 holder.saved_at = now
-                changed.append(counter)
-            grants.append(self._answer(counter, holder, target, now))
+                changed.append(allowance)
+            grants.append(self._answer(allowance, holder, target, now))
         if self._store is not None and changed:
             # Saved before answering: a replica only ever spends grants that survive a restart.
             self._store.save(changed)
         self._forget_old(now)
         return grants
 
-    def status(self) -> list[CounterStatus]:
-        """Every counter in its current window, keyed by spec."""
+    def status(self) -> list[AllowanceStatus]:
+        """Every allowance in its current window, keyed by spec."""
         now = self._clock()
-        latest: dict[str, Counter] = {}
-        for counter in self._counters.values():
-            if counter.window.contains(now):
-                latest[counter.spec.key] = counter
-        return [self._status(counter, now) for _, counter in sorted(latest.items())]
+        latest: dict[str, Allowance] = {}
+        for allowance in self._allowances.values():
+            if allowance.window.contains(now):
+                latest[allowance.spec.key] = allowance
+        return [self._status(allowance, now) for _, allowance in sorted(latest.items())]
 
     # --- internals --------------------------------------------------------------------------------
 
-    def _counter(self, report: LeaseReport, now: float) -> Counter:
+    def _allowance(self, report: LeaseReport, now: float) -> Allowance:
         key = (report.spec.key, report.window)
-        counter = self._counters.get(key)
-        if counter is None:
+        allowance = self._allowances.get(key)
+        if allowance is None:
             window = Window(report.window, report.window_start, report.window_end)
-            counter = Counter(report.spec, window)
-            counter.base = self._base(report.spec, window)
-            counter.exhausted_until = self._carried_exhaustion(report.spec.key, window)
-            self._counters[key] = counter
+            allowance = Allowance(report.spec, window)
+            allowance.base = self._base(report.spec, window)
+            allowance.exhausted_until = self._carried_exhaustion(report.spec.key, window)
+            self._allowances[key] = allowance
         # The replicas hold the configuration: the latest report's limit is the one in force.
-        counter.spec = report.spec
-        return counter
+        allowance.spec = report.spec
+        return allowance
 
-    def _base(self, spec: CounterSpec, window: Window) -> float:
+    def _base(self, spec: AllowanceSpec, window: Window) -> float:
         if self._store is None:
             return 0.0
         if spec.reset == "rolling-24h":
@@ -196,7 +197,7 @@ class LeaseBook:
         """A quota the provider said is spent past the end of the last window stays spent."""
         until = [
             c.exhausted_until
-            for c in self._counters.values()
+            for c in self._allowances.values()
             if c.spec.key == key and c.exhausted_until is not None
         ]
         latest = max(until, default=None)
@@ -205,72 +206,74 @@ class LeaseBook:
     def _live(self, holder: Holder, now: float) -> bool:
         return now - holder.last_seen < self._reclaim_after_s
 
-    def _exhausted(self, counter: Counter, now: float) -> bool:
-        return counter.exhausted_until is not None and counter.exhausted_until > now
+    def _exhausted(self, allowance: Allowance, now: float) -> bool:
+        return allowance.exhausted_until is not None and allowance.exhausted_until > now
 
-    def _committed(self, counter: Counter, now: float) -> float:
-        return counter.base + sum(h.held(self._live(h, now)) for h in counter.holders.values())
+    def _committed(self, allowance: Allowance, now: float) -> float:
+        return allowance.base + sum(h.held(self._live(h, now)) for h in allowance.holders.values())
 
-    def _share(self, counter: Counter, now: float) -> float:
+    def _share(self, allowance: Allowance, now: float) -> float:
         """What each replica seen lately may hold: an equal part of what is left unspent."""
-        if self._exhausted(counter, now) or not counter.window.contains(now):
+        if self._exhausted(allowance, now) or not allowance.window.contains(now):
             return 0.0
-        active = [h for h in counter.holders.values() if now - h.last_seen < self._active_s]
-        unspent = max(0.0, counter.spec.limit - counter.used())
+        active = [h for h in allowance.holders.values() if now - h.last_seen < self._active_s]
+        unspent = max(0.0, allowance.spec.limit - allowance.used())
         share = unspent / max(1, len(active))
         # Whole units are shared rounded up, so that the last unit is held somewhere.
-        return float(math.ceil(share)) if counter.spec.integral else share
+        return float(math.ceil(share)) if allowance.spec.integral else share
 
-    def _keep(self, counter: Counter, replica: str, share: float, now: float) -> float:
+    def _keep(self, allowance: Allowance, replica: str, share: float, now: float) -> float:
         """What `replica` should hold on to; it gives back the rest of what it has not reserved.
 
         A replica whose calls went without lately keeps its share. One that did not, while
         another did, keeps only the rounded-down part, so the last whole units move to where the
         calls are (when both went without, the holder keeps it: either will use it)."""
-        if not counter.spec.integral or share == 0:
+        if not allowance.spec.integral or share == 0:
             return share
 
         def starved(holder: Holder) -> bool:
             return holder.starved_at is not None and now - holder.starved_at < self._active_s
 
-        here = counter.holders[replica]
-        elsewhere = any(starved(h) for r, h in counter.holders.items() if r != replica)
+        here = allowance.holders[replica]
+        elsewhere = any(starved(h) for r, h in allowance.holders.items() if r != replica)
         if elsewhere and not starved(here):
-            active = [h for h in counter.holders.values() if now - h.last_seen < self._active_s]
-            unspent = max(0.0, counter.spec.limit - counter.used())
+            active = [h for h in allowance.holders.values() if now - h.last_seen < self._active_s]
+            unspent = max(0.0, allowance.spec.limit - allowance.used())
             return float(math.floor(unspent / max(1, len(active))))
         return share
 
-    def _grant(self, counter: Counter, holder: Holder, target: float, now: float) -> float:
-        pool = counter.spec.limit - self._committed(counter, now)
+    def _grant(self, allowance: Allowance, holder: Holder, target: float, now: float) -> float:
+        pool = allowance.spec.limit - self._committed(allowance, now)
         grant = min(target - holder.on_hand(), pool)
-        if counter.spec.integral:
+        if allowance.spec.integral:
             grant = math.floor(grant)
         return max(0.0, grant)
 
-    def _answer(self, counter: Counter, holder: Holder, target: float, now: float) -> LeaseGrant:
+    def _answer(
+        self, allowance: Allowance, holder: Holder, target: float, now: float
+    ) -> LeaseGrant:
         return LeaseGrant(
-            key=counter.spec.key,
-            window=counter.window.key,
+            key=allowance.spec.key,
+            window=allowance.window.key,
             granted=holder.granted,
             target=target,
-            used=counter.used(),
-            committed=self._committed(counter, now),
-            limit=counter.spec.limit,
-            exhausted_until=counter.exhausted_until if self._exhausted(counter, now) else None,
+            used=allowance.used(),
+            committed=self._committed(allowance, now),
+            limit=allowance.spec.limit,
+            exhausted_until=allowance.exhausted_until if self._exhausted(allowance, now) else None,
         )
 
-    def _status(self, counter: Counter, now: float) -> CounterStatus:
-        return CounterStatus(
-            spec=counter.spec,
-            window=counter.window.key,
-            window_end=counter.window.end,
-            used=counter.used(),
-            committed=self._committed(counter, now),
-            exhausted_until=counter.exhausted_until if self._exhausted(counter, now) else None,
+    def _status(self, allowance: Allowance, now: float) -> AllowanceStatus:
+        return AllowanceStatus(
+            spec=allowance.spec,
+            window=allowance.window.key,
+            window_end=allowance.window.end,
+            used=allowance.used(),
+            committed=self._committed(allowance, now),
+            exhausted_until=allowance.exhausted_until if self._exhausted(allowance, now) else None,
             holdings=tuple(
                 Holding(replica=r, on_hand=h.on_hand(), last_seen=h.last_seen)
-                for r, h in sorted(counter.holders.items())
+                for r, h in sorted(allowance.holders.items())
                 if self._live(h, now)
             ),
         )
@@ -280,6 +283,6 @@ class LeaseBook:
         if now - self._forgot_at < 60:
             return
         self._forgot_at = now
-        old = [key for key, c in self._counters.items() if c.window.end < now - FORGET_AFTER_S]
+        old = [key for key, c in self._allowances.items() if c.window.end < now - FORGET_AFTER_S]
         for key in old:
-            del self._counters[key]
+            del self._allowances[key]

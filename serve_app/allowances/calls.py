@@ -1,17 +1,19 @@
-"""What a call may spend: its free-tier tickets and its budget reservation (design §4 step 2, §6).
+"""What one call may spend: its free-tier and budget reservations (design §4 step 2, §6).
 
-`Money` is an Ingress replica's purse: the leases (`LeaseClient`) and the tenants config. Per call
-it hands out a `CallMoney`, which the gateway uses in three places:
+`ReplicaAllowances` is an Ingress replica's side of the allowances: its leases (`LeaseClient`) and
+the tenants config. Per call it hands out a `CallAllowances`, which the gateway uses in three
+places:
 
-- while planning, as the plan's checks: `free_tier_left(model)` takes a free-tier ticket (one
-  request, and the call's estimated tokens) from this replica's lease, or says the tier is used up
-  so the paid twin stands in; `budget_refusal(model)` says whether the tenant's and agent's
-  budgets can cover the call's estimated cost at that model;
+- while planning, as the plan's checks: `free_tier_left(model)` reserves one request and the
+  call's estimated tokens of `model`'s free tier from this replica's lease, or says the tier is
+  used up so the paid twin stands in; `budget_refusal(model)` says whether the tenant's and
+  agent's budgets can cover the call's estimated cost at that model;
 - right after planning, `reserve(candidates)`: the budget reservation, the estimate at the
   costliest candidate the call may fail over to, so no failover can outrun it;
-- after each attempt (`observe`) and at the end (`finish`): a ticket is settled for an attempt the
-  provider served and released for one it refused; a 429 saying the quota is spent marks the free
-  tier used up at once; the reservation is settled with what the attempts really cost.
+- after each attempt (`observe`) and at the end (`finish`): a free-tier reservation is settled
+  for an attempt the provider served and released for one it refused; a 429 saying the quota is
+  spent marks the free tier used up at once; the budget reservation is settled with what the
+  attempts really cost.
 
 All of it is synchronous arithmetic on the replica's leases: the request never waits on the actor.
 Planning and reserving happen in one synchronous step, so concurrent calls on a replica cannot
@@ -31,13 +33,13 @@ from deployments.canonical import ChatRequest, EmbeddingRequest
 from deployments.errors import BudgetExceeded, RateLimited
 from deployments.ledger.cost import estimate_usd
 from directory.schema import Directory, ModelProfile
-from serve_app.allowances.replica import LeaseClient, Ticket
+from serve_app.allowances.replica import LeaseClient, Reservation
 from serve_app.allowances.tenants import (
     Period,
     TenantConfig,
     Tenants,
+    allowance_specs,
     budget_key,
-    counter_specs,
     free_key,
 )
 from serve_app.routing.call import CallOptions
@@ -65,8 +67,8 @@ class _Scope:
     period: Period
 
 
-class Money:
-    """An Ingress replica's purse. Without leases (a bare gateway) nothing is limited."""
+class ReplicaAllowances:
+    """An Ingress replica's allowances. Without leases (a bare gateway) nothing is limited."""
 
     def __init__(self, leases: LeaseClient | None = None) -> None:
         self.leases = leases
@@ -74,17 +76,19 @@ class Money:
         self._scopes: dict[tuple[str, str], tuple[_Scope, ...]] = {}
 
     def use(self, directory: Directory, tenants: Tenants) -> None:
-        """The directory's free tiers and the tenants' budgets are the counters (every reload)."""
+        """The directory's free tiers and the tenants' budgets are the allowances (every reload)."""
         self.tenants = tenants
         self._scopes = {}
         if self.leases is not None:
-            self.leases.configure(counter_specs(directory, tenants))
+            self.leases.configure(allowance_specs(directory, tenants))
 
     def for_call(
         self, directory: Directory, request: ChatRequest | EmbeddingRequest, options: CallOptions
-    ) -> CallMoney:
+    ) -> CallAllowances:
         tenant = self.tenants.get(options.tenant)
-        return CallMoney(self.leases, directory, request, tenant, self._scopes_of(options, tenant))
+        return CallAllowances(
+            self.leases, directory, request, tenant, self._scopes_of(options, tenant)
+        )
 
     def _scopes_of(self, options: CallOptions, tenant: TenantConfig | None) -> tuple[_Scope, ...]:
         if tenant is None or self.leases is None:
@@ -108,8 +112,9 @@ class Money:
         return scopes
 
 
-class CallMoney:
-    """One call's tickets and reservation. Every method is synchronous and O(1) per candidate."""
+class CallAllowances:
+    """One call's free-tier and budget reservations. Every method is synchronous and O(1) per
+    candidate."""
 
     def __init__(
         self,
@@ -131,15 +136,15 @@ class CallMoney:
         else:
             self._output_tokens = 0
         self._estimates: dict[str, float] = {}  # model id -> USD, per call
-        self._free: dict[str, tuple[Ticket | None, Ticket | None]] = {}
-        self._budget: list[Ticket] = []
+        self._free: dict[str, tuple[Reservation | None, Reservation | None]] = {}
+        self._budget: list[Reservation] = []
         self._refused: list[tuple[_Scope, float]] = []  # (scope, the estimate it could not cover)
         self._spent = 0.0
 
     # --- planning ---------------------------------------------------------------------------------
 
     def free_tier_left(self, model_id: str) -> bool:
-        """Take a ticket of `model_id`'s free tier for this call; False when none is left."""
+        """Reserve from `model_id`'s free tier for this call; False when none is left."""
         leases = self._leases
         if leases is None or model_id in self._free:
             return True
@@ -196,12 +201,14 @@ class CallMoney:
             return
         need = max(self.estimate_usd(candidate.model) for candidate in candidates)
         for scope in self._scopes:
-            ticket = self._leases.reserve(scope.key, need)
-            if ticket is None:  # cannot happen after the plan's checks; refuse rather than overrun
+            reservation = self._leases.reserve(scope.key, need)
+            if (
+                reservation is None
+            ):  # cannot happen after the plan's checks; refuse rather than overrun
                 self._refused.append((scope, need))
                 self.finish()
                 raise self.exceeded()
-            self._budget.append(ticket)
+            self._budget.append(reservation)
 
     def estimate_usd(self, model: ModelProfile) -> float:
         estimate = self._estimates.get(model.id)
@@ -215,10 +222,10 @@ class CallMoney:
     def observe(self, report: AttemptReport, cost: float) -> None:
         self._spent += cost
         model_id = report.candidate.model.id
-        tickets = self._free.pop(model_id, None)
-        if tickets is None or self._leases is None:
+        reservations = self._free.pop(model_id, None)
+        if reservations is None or self._leases is None:
             return
-        by_request, by_token = tickets
+        by_request, by_token = reservations
         error = report.error
         if isinstance(error, RateLimited) and error.quota_exhausted:
             until = time.time() + error.retry_after_s if error.retry_after_s else None
@@ -237,11 +244,12 @@ class CallMoney:
             self._release(by_request, by_token)
 
     def finish(self) -> None:
-        """The call is over: unused tickets go back, the reservation becomes the real cost."""
+        """The call is over: unused free-tier reservations go back, the budget reservations become
+        the real cost."""
         self._release_free()
         if self._leases is not None:
-            for ticket in self._budget:
-                self._leases.settle(ticket, self._spent)
+            for reservation in self._budget:
+                self._leases.settle(reservation, self._spent)
         self._budget = []
 
     # --- internals --------------------------------------------------------------------------------
@@ -267,9 +275,9 @@ class CallMoney:
             self._release(by_request, by_token)
         self._free.clear()
 
-    def _release(self, *tickets: Ticket | None) -> None:
+    def _release(self, *reservations: Reservation | None) -> None:
         if self._leases is None:
             return
-        for ticket in tickets:
-            if ticket is not None:
-                self._leases.release(ticket)
+        for reservation in reservations:
+            if reservation is not None:
+                self._leases.release(reservation)

@@ -24,7 +24,7 @@ Kind = Literal["free_requests", "free_tokens", "budget"]
 
 
 @dataclass(frozen=True, slots=True)
-class CounterSpec:
+class AllowanceSpec:
     """One allowance, as configured (the directory's free tiers, the tenants' budgets)."""
 
     key: str  # e.g. "free_requests:google/gemini-2.5-flash-free", "budget:acme/bot:day"
@@ -43,9 +43,9 @@ class CounterSpec:
 
 @dataclass(frozen=True, slots=True)
 class LeaseReport:
-    """A replica's state for one counter in one window; sent every round."""
+    """A replica's state for one allowance in one window; sent every round."""
 
-    spec: CounterSpec
+    spec: AllowanceSpec
     window: str
     window_start: float
     window_end: float
@@ -57,7 +57,7 @@ class LeaseReport:
 
 @dataclass(frozen=True, slots=True)
 class LeaseGrant:
-    """The actor's answer for one counter: the replica's lease and the cluster's totals."""
+    """The actor's answer for one allowance: the replica's lease and the cluster's totals."""
 
     key: str
     window: str
@@ -71,7 +71,7 @@ class LeaseGrant:
 
 @dataclass(frozen=True, slots=True)
 class Holding:
-    """One replica's lease of one counter, for status pages."""
+    """One replica's lease of one allowance, for status pages."""
 
     replica: str
     on_hand: float  # leased and not yet spent
@@ -79,10 +79,10 @@ class Holding:
 
 
 @dataclass(frozen=True, slots=True)
-class CounterStatus:
-    """One counter in its current window, as the actor sees it (`GET /v1/spend`, the CLI)."""
+class AllowanceStatus:
+    """One allowance in its current window, as the actor sees it (`GET /v1/spend`, the CLI)."""
 
-    spec: CounterSpec
+    spec: AllowanceSpec
     window: str
     window_end: float
     used: float

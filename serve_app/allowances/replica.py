@@ -1,4 +1,4 @@
-"""LeaseClient: an Ingress replica's leases of the free tiers and budgets (see `leases.py`).
+"""LeaseClient: an Ingress replica's leases of the allowances (the actor's side: `book.py`).
 
 The request path calls `reserve`, `settle`, `release` and `mark_exhausted`: synchronous dictionary
 arithmetic on this replica's lease, never an await. A reservation succeeds only out of what the
@@ -6,7 +6,7 @@ actor has already leased to this replica, so a replica can never spend what anot
 price is that a call may find its replica's lease empty while another replica's still has some
 (it is then *starved*: it reports so, and the lease moves over within a round or two).
 
-A background task (`run`) reports every counter each round, gives back whatever exceeds the
+A background task (`run`) reports every lease each round, gives back whatever exceeds the
 actor's target, and adopts the actor's answer. A lease is only good while the actor has answered
 lately (`lease_ttl_s`): a replica cut off from it stops spending well before the actor presumes it
 gone and hands its lease to others, so a partition cannot make two replicas spend the same part.
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import cast
 
 from deployments.background import BackgroundLoop
-from serve_app.allowances.messages import CounterSpec, LeaseGrant, LeaseReport
+from serve_app.allowances.messages import AllowanceSpec, LeaseGrant, LeaseReport
 from serve_app.allowances.windows import Window, window_at
 
 logger = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ _EPSILON = 1e-12  # USD arithmetic in floats: a reservation of exactly what is l
 
 
 class Lease:
-    """One counter in one window, on this replica."""
+    """This replica's lease of one allowance in one window."""
 
     __slots__ = (
         "committed",
@@ -51,7 +51,7 @@ class Lease:
         "window",
     )
 
-    def __init__(self, spec: CounterSpec, window: Window) -> None:
+    def __init__(self, spec: AllowanceSpec, window: Window) -> None:
         self.spec = spec
         self.window = window
         self.granted = 0.0  # the actor's figure, adopted each round
@@ -85,7 +85,7 @@ class Lease:
 
 
 @dataclass(frozen=True, slots=True)
-class Ticket:
+class Reservation:
     """A reservation: `amount` of `lease`, to settle or release exactly once."""
 
     lease: Lease
@@ -94,7 +94,8 @@ class Ticket:
 
 @dataclass(frozen=True, slots=True)
 class Standing:
-    """What a replica knows of a counter: the limit and the cluster's spend as of its last round."""
+    """What a replica knows of an allowance: the limit, and the cluster's spend as of its last
+    round."""
 
     limit: float
     used: float
@@ -118,9 +119,9 @@ class LeaseClient:
         self._clock = clock
         self._lease_ttl_s = lease_ttl_s
         self._call_timeout_s = call_timeout_s
-        self._specs: dict[str, CounterSpec] = {}
+        self._specs: dict[str, AllowanceSpec] = {}
         self._leases: dict[str, Lease] = {}
-        self._closing: list[Lease] = []  # ended windows (or dropped counters) still to report
+        self._closing: list[Lease] = []  # ended windows (or dropped allowances) still to report
         self._last_ok: float | None = None
         self._failed_rounds = 0
         self._wake = asyncio.Event()
@@ -140,9 +141,9 @@ class LeaseClient:
 
     # --- configuration ----------------------------------------------------------------------------
 
-    def configure(self, specs: Iterable[CounterSpec]) -> None:
-        """The counters in force (on start and every reload). A changed limit keeps the lease; a
-        counter no longer configured is reported one last time and dropped."""
+    def configure(self, specs: Iterable[AllowanceSpec]) -> None:
+        """The allowances in force (on start and every reload). A changed limit keeps the lease; an
+        allowance no longer configured is reported one last time and dropped."""
         by_key = {spec.key: spec for spec in specs}
         for key in list(self._leases):
             if key not in by_key:
@@ -155,14 +156,14 @@ class LeaseClient:
                 lease.spec = spec
                 lease.limit = spec.limit
         self._specs = by_key
-        self._poke()  # new counters get their first lease now, not a round later
+        self._poke()  # new allowances get their first lease now, not a round later
 
     # --- the request path: synchronous, O(1) ------------------------------------------------------
 
     def has(self, key: str) -> bool:
         return key in self._specs
 
-    def reserve(self, key: str, amount: float) -> Ticket | None:
+    def reserve(self, key: str, amount: float) -> Reservation | None:
         """Set `amount` aside from this replica's lease, or None when the lease cannot cover it."""
         now = self._clock()
         lease = self._current(key, now)
@@ -170,23 +171,23 @@ class LeaseClient:
             return None
         if self._fresh(now) and lease.available() + _EPSILON >= amount:
             lease.reserved += amount
-            return Ticket(lease, amount)
+            return Reservation(lease, amount)
         if lease.limit - lease.used >= amount:
             # The window has room, just not here: say so, and ask again at once.
             lease.starved = True
             self._poke()
         return None
 
-    def settle(self, ticket: Ticket, actual: float) -> None:
+    def settle(self, reservation: Reservation, actual: float) -> None:
         """The call is over: its reservation becomes what it really used."""
-        lease = ticket.lease
-        lease.reserved = _clean(lease.reserved - ticket.amount)
+        lease = reservation.lease
+        lease.reserved = _clean(lease.reserved - reservation.amount)
         lease.consumed += actual
 
-    def release(self, ticket: Ticket) -> None:
+    def release(self, reservation: Reservation) -> None:
         """The call used none of it."""
-        lease = ticket.lease
-        lease.reserved = _clean(lease.reserved - ticket.amount)
+        lease = reservation.lease
+        lease.reserved = _clean(lease.reserved - reservation.amount)
 
     def mark_exhausted(self, key: str, until: float | None = None) -> None:
         """The provider says the quota is spent: none of it here until `until` (default: the
@@ -201,7 +202,7 @@ class LeaseClient:
         self._poke()
 
     def available(self, key: str) -> float:
-        """What this replica's lease of `key` can still cover now (0 for an unknown counter)."""
+        """What this replica's lease of `key` can still cover now (0 for an unknown allowance)."""
         now = self._clock()
         lease = self._current(key, now)
         if lease is None or lease.exhausted(now) or not self._fresh(now):
@@ -245,14 +246,14 @@ class LeaseClient:
         """One round with the actor. Never raises (except cancellation)."""
         now = self._clock()
         for key in self._specs:
-            self._current(key, now)  # new counters get a lease; ended windows roll over
+            self._current(key, now)  # new allowances get a lease; ended windows roll over
         if not self._leases and not self._closing:
             return True
         for lease in self._leases.values():
             self._give_back_excess(lease)
         closing, self._closing = self._closing, []
         for lease in closing:
-            lease.target = 0.0  # an ended window or a dropped counter: give it all back
+            lease.target = 0.0  # an ended window or a dropped allowance: give it all back
             self._give_back_excess(lease)
         sent = [*self._leases.values(), *closing]
         reports = [lease.report() for lease in sent]

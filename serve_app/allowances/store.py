@@ -1,7 +1,7 @@
 """The lease book's SQLite store: two small tables in the ledger's own file.
 
 Beside the usage records, so that a new window can start from what the ledger already holds
-(`seed`), and so that one file is the whole money state to back up. Its own connection: the
+(`seed`), and so that one file is the whole state of spending to back up. Its own connection: the
 Allowances actor and the CostLedger actor each write their tables; WAL lets them, and the busy
 timeout queues the rare moment both commit at once.
 """
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from serve_app.allowances.book import Counter, Holder
-from serve_app.allowances.messages import CounterSpec
+from serve_app.allowances.book import Allowance, Holder
+from serve_app.allowances.messages import AllowanceSpec
 from serve_app.allowances.windows import Window
 
 _SCHEMA = """
@@ -48,7 +48,7 @@ CREATE TABLE IF NOT EXISTS allowance_lease (
 );
 """
 
-_UPSERT_COUNTER = (
+_UPSERT_ALLOWANCE = (
     "INSERT OR REPLACE INTO allowance (key, win, kind, reset, limit_value, model, tenant, agent, "
     "window_start, window_end, base, exhausted_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
@@ -67,7 +67,7 @@ def _day(unix: float) -> str:
     return datetime.fromtimestamp(unix, UTC).date().isoformat()
 
 
-class SQLiteLeaseStore:
+class SQLiteAllowanceStore:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         if self.path != ":memory:":
@@ -79,17 +79,19 @@ class SQLiteLeaseStore:
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.executescript(_SCHEMA)
 
-    def load(self, ended_after: float) -> list[Counter]:
+    def load(self, ended_after: float) -> list[Allowance]:
         with self._lock:
             rows = self._conn.execute(
                 "SELECT key, win, kind, reset, limit_value, model, tenant, agent, window_start, "
                 "window_end, base, exhausted_until FROM allowance WHERE window_end > ?",
                 (ended_after,),
             ).fetchall()
-            counters: dict[tuple[str, str], Counter] = {}
+            allowances: dict[tuple[str, str], Allowance] = {}
             for key, win, kind, reset, limit, model, tenant, agent, start, end, base, until in rows:
-                spec = CounterSpec(key, kind, reset, limit, model=model, tenant=tenant, agent=agent)
-                counters[(key, win)] = Counter(spec, Window(win, start, end), base, until)
+                spec = AllowanceSpec(
+                    key, kind, reset, limit, model=model, tenant=tenant, agent=agent
+                )
+                allowances[(key, win)] = Allowance(spec, Window(win, start, end), base, until)
             holders = self._conn.execute(
                 "SELECT l.key, l.win, l.replica, l.granted, l.consumed, l.returned, l.last_seen, "
                 "l.starved_at FROM allowance_lease l JOIN allowance a "
@@ -97,16 +99,16 @@ class SQLiteLeaseStore:
                 (ended_after,),
             ).fetchall()
         for key, win, replica, granted, consumed, returned, last_seen, starved_at in holders:
-            counter = counters.get((key, win))
-            if counter is not None:
-                counter.holders[replica] = Holder(
+            allowance = allowances.get((key, win))
+            if allowance is not None:
+                allowance.holders[replica] = Holder(
                     granted, consumed, returned, last_seen, starved_at
                 )
-        return list(counters.values())
+        return list(allowances.values())
 
-    def save(self, counters: Sequence[Counter]) -> None:
-        unique = {(c.spec.key, c.window.key): c for c in counters}.values()
-        counter_rows = [
+    def save(self, allowances: Sequence[Allowance]) -> None:
+        unique = {(c.spec.key, c.window.key): c for c in allowances}.values()
+        allowance_rows = [
             (
                 c.spec.key,
                 c.window.key,
@@ -140,7 +142,7 @@ class SQLiteLeaseStore:
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
-                self._conn.executemany(_UPSERT_COUNTER, counter_rows)
+                self._conn.executemany(_UPSERT_ALLOWANCE, allowance_rows)
                 self._conn.executemany(_UPSERT_HOLDER, holder_rows)
             except BaseException:
                 self._conn.execute("ROLLBACK")
@@ -157,7 +159,7 @@ class SQLiteLeaseStore:
             ).fetchone()
         return float(row[0])
 
-    def seed(self, spec: CounterSpec, window: Window) -> float:
+    def seed(self, spec: AllowanceSpec, window: Window) -> float:
         """What the usage ledger holds against `spec` in `window`."""
         # The day bounds use the usage table's index; the ts bounds make them exact.
         where = "day >= ? AND day <= ? AND ts >= ? AND ts < ?"
@@ -194,7 +196,7 @@ class SQLiteLeaseStore:
 def current_allowances(path: str | Path, now: float) -> list[dict[str, object]]:
     """Every allowance's current window as the file holds it, read-only (the `spend` CLI).
 
-    The same fields as `CounterStatus.as_dict`, less the replicas' leases; `used` counts what the
+    The same fields as `AllowanceStatus.as_dict`, less the replicas' leases; `used` counts what the
     replicas had reported when they last synced. Empty for a file no Allowances actor wrote to.
     """
     uri = f"{Path(path).resolve().as_uri()}?mode=ro"

@@ -22,7 +22,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from directory.schema import Directory
-from serve_app.allowances.messages import CounterSpec
+from serve_app.allowances.messages import AllowanceSpec
 
 Period = Literal["day", "month"]
 
@@ -96,9 +96,9 @@ def free_key(kind: Literal["free_requests", "free_tokens"], model_id: str) -> st
     return f"{kind}:{model_id}"
 
 
-def counter_specs(directory: Directory, tenants: Tenants) -> list[CounterSpec]:
-    """Every allowance the directory and the tenants config define: one counter each."""
-    specs: list[CounterSpec] = []
+def allowance_specs(directory: Directory, tenants: Tenants) -> list[AllowanceSpec]:
+    """Every allowance the directory and the tenants config define."""
+    specs: list[AllowanceSpec] = []
     for model in directory.models.values():
         tier = model.free_tier
         if tier is None:
@@ -106,20 +106,22 @@ def counter_specs(directory: Directory, tenants: Tenants) -> list[CounterSpec]:
         if tier.requests_per_day is not None:
             key = free_key("free_requests", model.id)
             specs.append(
-                CounterSpec(key, "free_requests", tier.reset, tier.requests_per_day, model=model.id)
+                AllowanceSpec(
+                    key, "free_requests", tier.reset, tier.requests_per_day, model=model.id
+                )
             )
         if tier.tokens_per_day is not None:
             key = free_key("free_tokens", model.id)
             specs.append(
-                CounterSpec(key, "free_tokens", tier.reset, tier.tokens_per_day, model=model.id)
+                AllowanceSpec(key, "free_tokens", tier.reset, tier.tokens_per_day, model=model.id)
             )
     for name, tenant in tenants.root.items():
         for period, limit in tenant.budget.limits():
             specs.append(
-                CounterSpec(budget_key(name, None, period), "budget", period, limit, tenant=name)
+                AllowanceSpec(budget_key(name, None, period), "budget", period, limit, tenant=name)
             )
         for agent, budget in tenant.agents.items():
             for period, limit in budget.limits():
                 key = budget_key(name, agent, period)
-                specs.append(CounterSpec(key, "budget", period, limit, tenant=name, agent=agent))
+                specs.append(AllowanceSpec(key, "budget", period, limit, tenant=name, agent=agent))
     return specs

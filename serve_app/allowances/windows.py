@@ -1,6 +1,6 @@
 """The periods allowances are counted in: free-tier reset rules and budget periods.
 
-A window has a key (what counters are stored under), a start and an end (unix seconds). Free tiers
+A window has a key (what allowances are stored under), a start and an end (unix seconds). Free tiers
 reset the way their vendor says (`directory.schema.FreeTier.reset`):
 
 - `utc-midnight`: the UTC day, key `2026-11-25`.

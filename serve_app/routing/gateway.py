@@ -1,10 +1,10 @@
 """The gateway: one call in, routed, failed over, metered. The single real implementation.
 
 Each Ingress replica holds one `Gateway`. Its collaborators are injected (the directory, the way to
-reach each model, the breaker view, the ledger, the purse of free-tier and budget leases, and the
-metrics), so it runs the same in a replica, in a unit test and in a notebook. Nothing here waits on
-an actor: health, ledger, lease and metrics calls are synchronous work on local state that
-background tasks ship out.
+reach each model, the breaker view, the ledger, the replica's allowances (free-tier and budget
+leases), and the metrics), so it runs the same in a replica, in a unit test and in a notebook.
+Nothing here waits on an actor: health, ledger, lease and metrics calls are synchronous work on
+local state that background tasks ship out.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from deployments.canonical import (
 from deployments.errors import ContextLengthExceeded, FailoverError
 from deployments.ledger.records import UsageRecord
 from directory.schema import Directory, ModelProfile
-from serve_app.allowances.calls import CallMoney, Money, gpu_tokens_per_s
+from serve_app.allowances.calls import CallAllowances, ReplicaAllowances, gpu_tokens_per_s
 from serve_app.allowances.tenants import Tenants
 from serve_app.routing.call import CallOptions, ChatCall, EmbeddingCall, Route
 from serve_app.routing.failover import AttemptReport, StreamAdapter, execute
@@ -66,7 +66,7 @@ class Gateway:
         health: HealthView,
         ledger: Ledger,
         notices: Mapping[str, str] | None = None,
-        money: Money | None = None,
+        allowances: ReplicaAllowances | None = None,
         meter: Meter | None = None,
     ) -> None:
         self.directory = directory
@@ -75,15 +75,15 @@ class Gateway:
         self._backends = backends
         self._health = health
         self._ledger = ledger
-        self._money = money or Money()
+        self._allowances = allowances or ReplicaAllowances()
         self._meter: Meter = meter or NullMeter()
-        self._money.use(directory, self._money.tenants)
+        self._allowances.use(directory, self._allowances.tenants)
 
     def use_directory(self, directory: Directory, tenants: Tenants | None = None) -> None:
         """Swap the directory (and the tenants' budgets); calls in flight keep the plan they
         already made."""
         self.directory = directory
-        self._money.use(directory, self._money.tenants if tenants is None else tenants)
+        self._allowances.use(directory, self._allowances.tenants if tenants is None else tenants)
 
     # --- chat -----------------------------------------------------------------------------------
 
@@ -91,7 +91,7 @@ class Gateway:
         """Stream the answer; `route` is filled in as the call goes (model, attempts, usage)."""
         meter = _CallMeter(self._meter, call.options, route)
         with meter.accounting(streamed=True):
-            plan, meter.money = self._plan(call.name, call.request, call.options, route)
+            plan, meter.allowances = self._plan(call.name, call.request, call.options, route)
             backends = self._backends
             calls: StreamAdapter[ChatChunk] = StreamAdapter(
                 open=lambda candidate: backends.stream(candidate, _for(call.request, candidate)),
@@ -101,7 +101,7 @@ class Gateway:
             async for candidate, chunk in execute(
                 plan,
                 calls,
-                observe=self._observer(call.options, route, meter.money),
+                observe=self._observer(call.options, route, meter.allowances),
                 first_item_timeout_s=lambda candidate: self._first_token_s(candidate, call.options),
             ):
                 _served(route, candidate, self._notices)
@@ -144,14 +144,14 @@ class Gateway:
         route: Route,
         calls: StreamAdapter[Result],
     ) -> Result:
-        """Plan, execute a one-item call, and settle its money and metrics whatever happens."""
+        """Plan, execute a one-item call, and settle its allowances and metrics whatever happens."""
         meter = _CallMeter(self._meter, options, route)
         with meter.accounting(streamed=False):
-            plan, meter.money = self._plan(name, request, options, route)
+            plan, meter.allowances = self._plan(name, request, options, route)
             items = execute(
                 plan,
                 calls,
-                observe=self._observer(options, route, meter.money),
+                observe=self._observer(options, route, meter.allowances),
                 first_item_timeout_s=lambda candidate: self._total_s(candidate, options),
             )
             return await _only_item(items, route, self._notices)
@@ -162,25 +162,25 @@ class Gateway:
         request: ChatRequest | EmbeddingRequest,
         options: CallOptions,
         route: Route,
-    ) -> tuple[Plan, CallMoney]:
-        """The plan, with its free-tier tickets taken and its budget reserved: one synchronous
+    ) -> tuple[Plan, CallAllowances]:
+        """The plan, with its free-tier reservations taken and its budget reserved: one synchronous
         step, so no other call on this replica can take the same remainder in between."""
         health = self._health
         directory = self.directory
-        money = self._money.for_call(directory, request, options)
+        allowances = self._allowances.for_call(directory, request, options)
         checks = PlanChecks(
             provider_available=lambda p: health.is_available(p) or health.try_acquire_probe(p),
             deployed=self._backends.serves,
-            free_tier_left=money.free_tier_left,
-            budget_refusal=money.budget_refusal,
+            free_tier_left=allowances.free_tier_left,
+            budget_refusal=allowances.budget_refusal,
         )
         plan = plan_call(directory, name, request, privacy=options.privacy, checks=checks)
-        downgrade = money.downgrade_to
-        if not plan.candidates and money.refused_by_budget and downgrade not in (None, name):
+        downgrade = allowances.downgrade_to
+        if not plan.candidates and allowances.refused_by_budget and downgrade not in (None, name):
             # The tenant's config says: when the budget cannot cover the call, take a cheaper
             # shortcut rather than refuse. The answer says so (downgraded_from, skipped).
             assert downgrade is not None
-            money.start_over()
+            allowances.start_over()
             cheaper = plan_call(
                 directory, downgrade, request, privacy=options.privacy, checks=checks
             )
@@ -193,11 +193,11 @@ class Gateway:
             )
         route.shortcut = plan.shortcut
         route.skipped = list(plan.skipped)
-        if not plan.candidates and money.refused_by_budget:
-            money.finish()
-            raise money.exceeded()
-        money.reserve(plan.candidates)
-        return plan, money
+        if not plan.candidates and allowances.refused_by_budget:
+            allowances.finish()
+            raise allowances.exceeded()
+        allowances.reserve(plan.candidates)
+        return plan, allowances
 
     def _first_token_s(self, candidate: Candidate, options: CallOptions) -> float | None:
         provider = self.directory.providers[candidate.model.provider]
@@ -210,12 +210,12 @@ class Gateway:
         return min((limit for limit in limits if limit is not None), default=None)
 
     def _observer(
-        self, options: CallOptions, route: Route, money: CallMoney
+        self, options: CallOptions, route: Route, allowances: CallAllowances
     ) -> Callable[[AttemptReport], None]:
-        return lambda report: self._observe(report, options, route, money)
+        return lambda report: self._observe(report, options, route, allowances)
 
     def _observe(
-        self, report: AttemptReport, options: CallOptions, route: Route, money: CallMoney
+        self, report: AttemptReport, options: CallOptions, route: Route, allowances: CallAllowances
     ) -> None:
         """Book one attempt: ledger record, breaker outcome, leases, metrics, the caller's route."""
         model = report.candidate.model
@@ -247,7 +247,7 @@ class Gateway:
         self._ledger.book(record)
         route.cost_usd += record.cost_usd
         route.gpu_cost_usd += record.gpu_cost_usd
-        money.observe(report, record.cost_usd)
+        allowances.observe(report, record.cost_usd)
         labels = _labels(model.id, model.provider, route.shortcut, options)
         self._meter.attempt(
             labels,
@@ -269,9 +269,9 @@ def _served(route: Route, candidate: Candidate, notices: Mapping[str, str]) -> N
 
 
 class _CallMeter:
-    """Times one call, settles its money and tells the meter how it ended."""
+    """Times one call, settles its allowances and tells the meter how it ended."""
 
-    __slots__ = ("_first_at", "_meter", "_options", "_route", "_started", "money", "outcome")
+    __slots__ = ("_first_at", "_meter", "_options", "_route", "_started", "allowances", "outcome")
 
     def __init__(self, meter: Meter, options: CallOptions, route: Route) -> None:
         self._meter = meter
@@ -280,7 +280,7 @@ class _CallMeter:
         self._started = time.perf_counter()
         self._first_at: float | None = None
         self.outcome = "cancelled"
-        self.money: CallMoney | None = None  # set once the call is planned
+        self.allowances: CallAllowances | None = None  # set once the call is planned
 
     @contextmanager
     def accounting(self, *, streamed: bool) -> Iterator[None]:
@@ -293,8 +293,8 @@ class _CallMeter:
             self.failed(error)
             raise
         finally:
-            if self.money is not None:
-                self.money.finish()
+            if self.allowances is not None:
+                self.allowances.finish()
             self.done(streamed=streamed)
 
     def first_item(self) -> None:

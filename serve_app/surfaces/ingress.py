@@ -27,7 +27,7 @@ from deployments.errors import SwitchyardError
 from directory.errors import DirectoryError
 from directory.loader import directory_from_dict, load_directory
 from directory.schema import Directory
-from serve_app.allowances.calls import Money
+from serve_app.allowances.calls import ReplicaAllowances
 from serve_app.allowances.tenants import tenants_from_config
 from serve_app.app.handles import HandleBackends
 from serve_app.app.runtime import ReplicaRuntime
@@ -97,7 +97,7 @@ class Ingress:
             self._runtime.health,
             self._runtime.ledger,
             notices=self._runtime.notices,
-            money=Money(self._runtime.leases),
+            allowances=ReplicaAllowances(self._runtime.leases),
             meter=self._runtime.meter,
         )
         self.directory_error: str | None = None

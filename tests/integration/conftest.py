@@ -6,7 +6,7 @@ with test breaker settings: `mistral` keeps the production threshold (3 failures
 cooldown for the breaker test; every other provider gets a threshold no test reaches, so that
 failover tests cannot open a breaker another test relies on. Gemini 2.5 Flash's free tier allows
 `FREE_TIER_REQUESTS` a day here, and one tenant (`BUDGET_TENANT`) has a daily budget that affords
-ten calls of `budget_request`, for the money tests.
+ten calls of `budget_request`, for the allowances tests.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from deployments.canonical import ChatRequest, Message
 from deployments.sandbox.server import SandboxSet, start_sandboxes
 from directory.loader import SHIPPED, load_directory
 from directory.schema import Directory
-from serve_app.allowances.calls import CallMoney
+from serve_app.allowances.calls import CallAllowances
 from serve_app.app.builder import APP_NAME, AppArgs, LocalModelOverride, cpu_dev_overrides
 from serve_app.app.deploy import deploy, serve_config
 from tests.conftest import free_port
@@ -51,8 +51,8 @@ def budget_for_ten(directory: Directory) -> float:
     """A day's budget that reserves for exactly ten `budget_request`s to BUDGET_SHORTCUT: each
     reserves its estimate at the costliest model of the chain, and what is left over cannot
     cover even the cheapest one."""
-    money = CallMoney(None, directory, budget_request(), None, ())
-    estimates = [money.estimate_usd(model) for model in directory.chain(BUDGET_SHORTCUT)]
+    allowances = CallAllowances(None, directory, budget_request(), None, ())
+    estimates = [allowances.estimate_usd(model) for model in directory.chain(BUDGET_SHORTCUT)]
     return 10 * max(estimates) + 0.5 * min(estimates)
 
 

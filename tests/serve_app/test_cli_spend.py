@@ -12,7 +12,7 @@ import pytest
 
 from deployments.ledger import SQLiteLedgerStore, UsageRecord
 from serve_app.allowances.actor import Allowances
-from serve_app.allowances.messages import CounterSpec, LeaseReport
+from serve_app.allowances.messages import AllowanceSpec, LeaseReport
 from serve_app.allowances.windows import window_at
 from serve_app.cli import main
 
@@ -94,8 +94,10 @@ def test_spend_shows_what_free_tiers_and_budgets_have_left(
     ledger: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     now = time.time()
-    free = CounterSpec("free_requests:g/free", "free_requests", "utc-midnight", 20, model="g/free")
-    budget = CounterSpec("budget:initech:day", "budget", "day", 5.0, tenant="initech")
+    free = AllowanceSpec(
+        "free_requests:g/free", "free_requests", "utc-midnight", 20, model="g/free"
+    )
+    budget = AllowanceSpec("budget:initech:day", "budget", "day", 5.0, tenant="initech")
     reports = [
         LeaseReport(spec, w.key, w.start, w.end, consumed=consumed, returned=0)
         for spec, consumed in ((free, 3), (budget, 1.25))

@@ -14,7 +14,7 @@ import pytest
 from deployments.canonical import ChatRequest, Message
 from deployments.errors import AllCandidatesFailed, BudgetExceeded, RateLimited
 from serve_app.allowances.actor import Allowances
-from serve_app.allowances.calls import Money
+from serve_app.allowances.calls import ReplicaAllowances
 from serve_app.allowances.messages import LeaseGrant, LeaseReport
 from serve_app.allowances.replica import LeaseClient
 from serve_app.allowances.tenants import Tenants
@@ -49,7 +49,7 @@ class Replica:
             self.backends,
             health or RecordingHealth(),
             self.ledger,
-            money=Money(self.leases),
+            allowances=ReplicaAllowances(self.leases),
             meter=self.meter,
         )
         self.gateway.use_directory(self.gateway.directory, Tenants.model_validate(tenants or {}))

@@ -13,14 +13,14 @@ import pytest
 
 from deployments.ledger import SQLiteLedgerStore, UsageRecord
 from serve_app.allowances.actor import Allowances
-from serve_app.allowances.messages import CounterSpec, LeaseGrant, LeaseReport
+from serve_app.allowances.messages import AllowanceSpec, LeaseGrant, LeaseReport
 from serve_app.allowances.replica import LeaseClient
-from serve_app.allowances.store import SQLiteLeaseStore
+from serve_app.allowances.store import SQLiteAllowanceStore
 from serve_app.allowances.windows import window_at
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC).timestamp()
-FREE = CounterSpec("free_requests:g/free", "free_requests", "utc-midnight", 3, model="g/free")
-BUDGET = CounterSpec("budget:acme:day", "budget", "day", 1.0, tenant="acme")
+FREE = AllowanceSpec("free_requests:g/free", "free_requests", "utc-midnight", 3, model="g/free")
+BUDGET = AllowanceSpec("budget:acme:day", "budget", "day", 1.0, tenant="acme")
 
 
 class Clock:
@@ -34,7 +34,7 @@ class Clock:
 class Cluster:
     """One Allowances book and the replicas that talk to it; `lose_replies` drops answers."""
 
-    def __init__(self, *specs: CounterSpec, store_path: Path | None = None) -> None:
+    def __init__(self, *specs: AllowanceSpec, store_path: Path | None = None) -> None:
         self.clock = Clock()
         self.store_path = store_path
         self.allowances = self._allowances()
@@ -43,7 +43,7 @@ class Cluster:
         self.specs = specs
 
     def _allowances(self) -> Allowances:
-        store = SQLiteLeaseStore(self.store_path) if self.store_path else None
+        store = SQLiteAllowanceStore(self.store_path) if self.store_path else None
         return Allowances(store=store, clock=self.clock)
 
     def restart_actor(self) -> None:
@@ -80,11 +80,11 @@ async def test_one_replica_spends_exactly_the_free_tier() -> None:
     cluster = Cluster(FREE)
     a = cluster.replica("a")
     await rounds(a)
-    tickets = [a.reserve(FREE.key, 1) for _ in range(4)]
-    assert [t is not None for t in tickets] == [True, True, True, False]
-    for ticket in tickets[:3]:
-        assert ticket is not None
-        a.settle(ticket, 1)
+    reservations = [a.reserve(FREE.key, 1) for _ in range(4)]
+    assert [t is not None for t in reservations] == [True, True, True, False]
+    for reservation in reservations[:3]:
+        assert reservation is not None
+        a.settle(reservation, 1)
     await rounds(a)
     [status] = cluster.allowances.status()
     assert (status.used, status.remaining) == (3, 0)
@@ -108,9 +108,9 @@ async def test_the_last_unit_follows_the_calls() -> None:
     # Every call lands on b. Whenever b finds its lease empty it is starved, and within a few
     # rounds a's share moves over: all three free calls are eventually made on b.
     for _ in range(20):
-        ticket = b.reserve(FREE.key, 1)
-        if ticket is not None:
-            b.settle(ticket, 1)
+        reservation = b.reserve(FREE.key, 1)
+        if reservation is not None:
+            b.settle(reservation, 1)
             spent += 1
         await rounds(a, b)
         cluster.clock.now += 0.05
@@ -209,22 +209,22 @@ async def test_a_new_day_is_a_new_allowance() -> None:
     a = cluster.replica("a")
     await rounds(a)
     for _ in range(3):
-        ticket = a.reserve(FREE.key, 1)
-        assert ticket is not None
-        a.settle(ticket, 1)
+        reservation = a.reserve(FREE.key, 1)
+        assert reservation is not None
+        a.settle(reservation, 1)
     cluster.clock.now = window_at("utc-midnight", T0).end + 1
     await rounds(a)
     assert take_all(a, FREE.key) == 3
 
 
 async def test_rolling_24h_counts_the_previous_hours() -> None:
-    spec = CounterSpec("free_requests:g/roll", "free_requests", "rolling-24h", 3, model="g/roll")
+    spec = AllowanceSpec("free_requests:g/roll", "free_requests", "rolling-24h", 3, model="g/roll")
     cluster = Cluster(spec, store_path=Path(":memory:"))  # bucket history lives in the store
     a = cluster.replica("a")
     await rounds(a)
-    ticket = a.reserve(spec.key, 1)
-    assert ticket is not None
-    a.settle(ticket, 1)
+    reservation = a.reserve(spec.key, 1)
+    assert reservation is not None
+    a.settle(reservation, 1)
     await rounds(a)
     cluster.clock.now += 3 * 3600  # three hours on: the call still counts
     await rounds(a)
@@ -287,14 +287,14 @@ def test_reset_windows_follow_the_vendors_rules() -> None:
     assert datetime.fromtimestamp(december.end, UTC) == datetime(2027, 1, 1, tzinfo=UTC)
 
 
-class CountingStore(SQLiteLeaseStore):
+class CountingStore(SQLiteAllowanceStore):
     def __init__(self) -> None:
         super().__init__(":memory:")
         self.saves = 0
 
-    def save(self, counters: Any) -> None:
+    def save(self, allowances: Any) -> None:
         self.saves += 1
-        super().save(counters)
+        super().save(allowances)
 
 
 async def test_quiet_rounds_are_not_written_each_time() -> None:
@@ -311,8 +311,8 @@ async def test_quiet_rounds_are_not_written_each_time() -> None:
         await a.sync_once()
         clock.now += 0.1
     assert store.saves == 1
-    ticket = a.reserve(FREE.key, 1)
-    assert ticket is not None
-    a.settle(ticket, 1)
+    reservation = a.reserve(FREE.key, 1)
+    assert reservation is not None
+    a.settle(reservation, 1)
     await a.sync_once()
     assert store.saves == 2

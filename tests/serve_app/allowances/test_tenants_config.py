@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from serve_app.allowances.tenants import Tenants, counter_specs, tenants_from_config
+from serve_app.allowances.tenants import Tenants, allowance_specs, tenants_from_config
 from serve_app.app.builder import AppArgs
 from serve_app.app.deploy import serve_config
 from tests.mini_directory import mini_directory
@@ -19,8 +19,8 @@ ACME = {
 }
 
 
-def test_budgets_and_free_tiers_become_counters() -> None:
-    specs = counter_specs(mini_directory(), Tenants.model_validate(ACME))
+def test_budgets_and_free_tiers_become_allowances() -> None:
+    specs = allowance_specs(mini_directory(), Tenants.model_validate(ACME))
     assert {(s.key, s.limit) for s in specs} == {
         ("free_requests:alpha/free", 2),
         ("budget:acme:day", 5),

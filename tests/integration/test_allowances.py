@@ -1,5 +1,5 @@
-"""Money on the running app: a budget under fifty concurrent calls, a free tier running out, a
-provider saying the quota is spent, and the metrics Prometheus would scrape (design §4, §6)."""
+"""Allowances on the running app: a budget under fifty concurrent calls, a free tier running out,
+a provider saying the quota is spent, and the metrics Prometheus would scrape (design §4, §6)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from serve_app.allowances.calls import CallMoney
+from serve_app.allowances.calls import CallAllowances
 from tests.integration.conftest import (
     BUDGET_SHORTCUT,
     BUDGET_TENANT,
@@ -33,7 +33,7 @@ def chat_body(model: str, tenant: str, text: str = "hello", **extra: Any) -> dic
     return {
         "model": model,
         "messages": [{"role": "user", "content": text}],
-        "switchyard": {"tenant": tenant, "agent": "money-test"},
+        "switchyard": {"tenant": tenant, "agent": "allowances-test"},
         **extra,
     }
 
@@ -81,8 +81,8 @@ def test_fifty_concurrent_calls_against_a_budget_for_ten(sandbox_reset: Switchya
     switchyard = sandbox_reset
     budget = budget_for_ten(switchyard.directory)
     chain = switchyard.directory.chain(BUDGET_SHORTCUT)
-    money = CallMoney(None, switchyard.directory, budget_request(), None, ())
-    one_estimate = max(money.estimate_usd(model) for model in chain)
+    allowances = CallAllowances(None, switchyard.directory, budget_request(), None, ())
+    one_estimate = max(allowances.estimate_usd(model) for model in chain)
     # Held at the provider, so that every call has reserved (or been refused) before any settles.
     for model in chain:
         switchyard.script(model.id, latency_ms=4_000)
