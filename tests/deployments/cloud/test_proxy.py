@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +12,7 @@ import pytest
 
 from deployments import errors
 from deployments.canonical import ChatRequest, Message
-from deployments.cloud import ADAPTERS, CloudProxy, build_adapter
+from deployments.cloud import ADAPTERS, CloudProxy, adapter_class, build_adapter
 from deployments.cloud.anthropic_adapter import AnthropicAdapter
 from deployments.cloud.google_adapter import GoogleAdapter
 from deployments.cloud.openai_adapter import OpenAIAdapter, OpenAICompatibleAdapter
@@ -28,12 +30,37 @@ def server() -> Iterator[CannedServer]:
 
 
 def test_registry_has_one_class_per_adapter_kind() -> None:
-    assert ADAPTERS == {
+    assert {kind: adapter_class(kind) for kind in ADAPTERS} == {
         "anthropic": AnthropicAdapter,
         "openai": OpenAIAdapter,
         "openai-compatible": OpenAICompatibleAdapter,
         "google": GoogleAdapter,
     }
+
+
+# A fresh interpreter builds one CloudProxy of the given kind and prints the SDKs it has loaded.
+_SDKS_LOADED = """
+import sys
+from deployments.cloud import CloudProxy
+CloudProxy("p", sys.argv[1], "http://127.0.0.1:9/v1", None, api_key="sk-unused")
+print(sorted(sdk for sdk in ("anthropic", "openai", "google.genai") if sdk in sys.modules))
+"""
+
+
+@pytest.mark.parametrize(
+    ("kind", "sdks"),
+    [
+        ("anthropic", "['anthropic']"),
+        ("openai", "['openai']"),
+        ("openai-compatible", "['openai']"),
+        ("google", "['google.genai']"),
+    ],
+)
+def test_a_proxy_loads_only_its_own_sdk(kind: str, sdks: str) -> None:
+    loaded = subprocess.run(
+        [sys.executable, "-c", _SDKS_LOADED, kind], capture_output=True, text=True, check=True
+    )
+    assert loaded.stdout.strip() == sdks
 
 
 def test_unknown_kind_names_the_known_ones() -> None:
