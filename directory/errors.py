@@ -1,17 +1,23 @@
-"""What the directory loader raises: every problem at once, each naming file, entry and field.
+"""What the directory raises: a directory with problems (every one at once), or a name it lacks.
+
+    DirectoryError          base: rebuilds from its state when unpickled, so it crosses Ray
+    ├── InvalidDirectory    the files (or a user_config dict) are invalid: every problem, each named
+    └── UnknownName         neither a shortcut nor a model id; the closest names as suggestions
+
+The directory is data: this package imports neither Ray nor `deployments`, so its errors are not
+`SwitchyardError`s. The app maps them where it answers a caller: `serve_app/routing/plan.py` turns
+`UnknownName` into the 404 `UnknownModel`, and the CLI prints either as one message.
 
 A directory is fixed by reading one message, so the loader collects every problem it finds instead
-of stopping at the first. `DirectoryError` is a `SwitchyardError`, which gives it the `__reduce__`
-that lets it cross Ray's process boundaries (pydantic's `ValidationError` cannot; the loader
-converts those into `Problem`s before they leave it).
+of stopping at the first. pydantic's `ValidationError` cannot cross a process boundary; the loader
+converts those into `Problem`s before they leave it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-
-from deployments.errors import SwitchyardError
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -28,7 +34,30 @@ class Problem:
         return f"{self.file}: {where}: {self.message}" if where else f"{self.file}: {self.message}"
 
 
-class DirectoryError(SwitchyardError):
+def _rebuild(cls: type[DirectoryError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
+
+class DirectoryError(Exception):
+    """Base of the directory's errors."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuild without calling __init__: the subclasses' __init__ take other arguments than the
+        # message, which Exception's default reduce would pass them.
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidDirectory(DirectoryError):
     """The directory is invalid. `problems` lists everything found, in file order."""
 
     def __init__(self, problems: Iterable[Problem]) -> None:
@@ -36,3 +65,13 @@ class DirectoryError(SwitchyardError):
         count = len(self.problems)
         lines = "\n".join(f"  {problem}" for problem in self.problems)
         super().__init__(f"the directory has {count} problem{'s' * (count != 1)}:\n{lines}")
+
+
+class UnknownName(DirectoryError):
+    """`name` is neither a shortcut nor a model id; `suggestions` are the closest that are."""
+
+    def __init__(self, name: str, *, suggestions: Iterable[str] = ()) -> None:
+        self.name = name
+        self.suggestions = list(suggestions)
+        hint = f"; did you mean {', '.join(map(repr, self.suggestions))}?" if suggestions else ""
+        super().__init__(f"unknown model or shortcut {name!r}{hint}")

@@ -4,7 +4,7 @@
     directory_from_dicts(p, m, s)   lists of entries, e.g. built in a test
     directory_from_dict(d)          what `Directory.to_dict()` produced (a deployment's user_config)
 
-Every path validates everything and raises one `DirectoryError` listing every problem; pydantic's
+Every path validates everything and raises one `InvalidDirectory` listing every problem; pydantic's
 `ValidationError` never leaves this module (it does not survive Ray's pickling).
 """
 
@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from directory.checks import check_models, check_providers, check_shortcuts, duplicates, unknown
-from directory.errors import DirectoryError, Problem
+from directory.errors import InvalidDirectory, Problem
 from directory.schema import Directory, ModelProfile, Provider, Shortcut
 
 SHIPPED = Path(__file__).resolve().parent
@@ -160,7 +160,7 @@ def _build(
     found, selections = check_shortcuts(shortcuts, model_map, model_ids, names["shortcuts"])
     problems += found
     if problems:
-        raise DirectoryError(problems)
+        raise InvalidDirectory(problems)
     return Directory(
         providers=provider_map,
         models=model_map,
@@ -196,7 +196,7 @@ def directory_from_dicts(
         if not isinstance(entries, Sequence) or isinstance(entries, str)
     ]
     if problems:
-        raise DirectoryError(problems)
+        raise InvalidDirectory(problems)
     return _build(raw, [], names)
 
 
@@ -204,7 +204,7 @@ def directory_from_dict(data: Mapping[str, Any]) -> Directory:
     """The inverse of `Directory.to_dict()`; validates again, as a new process must."""
     if not isinstance(data, Mapping) or set(data) != set(SECTIONS):
         found = sorted(data) if isinstance(data, Mapping) else type(data).__name__
-        raise DirectoryError(
+        raise InvalidDirectory(
             [Problem("directory", "", "", f"needs exactly {', '.join(SECTIONS)} (got {found})")]
         )
     return directory_from_dicts(data["providers"], data["models"], data["shortcuts"])

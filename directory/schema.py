@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from deployments.errors import UnknownModel
+from directory.errors import UnknownName
 
 
 class _Entry(BaseModel):
@@ -285,12 +285,12 @@ class Directory:
         }
 
     def resolve(self, name: str) -> ModelProfile:
-        """The model a shortcut or model id names; `UnknownModel` (with suggestions) otherwise."""
+        """The model a shortcut or model id names; `UnknownName` (with suggestions) otherwise."""
         try:
             return self._by_name[name]
         except KeyError:
             suggestions = difflib.get_close_matches(name, self._by_name, n=3, cutoff=0.6)
-            raise UnknownModel(name, suggestions=suggestions) from None
+            raise UnknownName(name, suggestions=suggestions) from None
 
     def chain(self, name: str) -> list[ModelProfile]:
         """The candidates for a model id or shortcut: the model, its backup, its secondary."""

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from deployments.errors import SwitchyardError
+from directory.errors import DirectoryError
 from serve_app.commands import (
     Subparsers,
     deploy_cmd,
@@ -47,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         status: int = args.handler(args)
-    except SwitchyardError as e:
+    except (SwitchyardError, DirectoryError) as e:
         # An unknown name or a broken directory: a message for people, not a traceback.
         print(f"switchyard: {e}", file=sys.stderr)
         return 1

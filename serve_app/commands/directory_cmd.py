@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from directory.errors import DirectoryError
+from directory.errors import InvalidDirectory
 from directory.loader import SHIPPED, load_directory
 from directory.policy import GENERAL_SCORES, price_words, tokens, usd
 from directory.schema import SCORE_NAMES, Directory, ModelProfile, Serving
@@ -47,7 +47,7 @@ def _check(args: argparse.Namespace) -> int:
     where = args.path or str(SHIPPED)
     try:
         directory = load_directory(args.path)
-    except DirectoryError as e:
+    except InvalidDirectory as e:
         for problem in e.problems:
             print(problem)
         print(f"{len(e.problems)} problem(s) in {where}")

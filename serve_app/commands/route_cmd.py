@@ -34,7 +34,7 @@ def _route(args: argparse.Namespace) -> int:
 
 def explain_route(directory: Directory, name: str) -> str:
     """The resolution, the policy's reasons if any, and the chain as a table."""
-    chain = directory.chain(name)  # raises UnknownModel with suggestions
+    chain = directory.chain(name)  # raises UnknownName with suggestions
     model = chain[0]
     lines: list[str] = []
     shortcut = directory.shortcuts.get(name)

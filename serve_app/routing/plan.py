@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from deployments.canonical import ChatRequest, EmbeddingRequest, Skipped
+from deployments.errors import UnknownModel
+from directory.errors import UnknownName
 from directory.schema import Directory, ModelProfile
 
 Privacy = Literal["any", "local"]
@@ -56,7 +58,10 @@ def plan_call(
 ) -> Plan:
     """The candidates for `request` sent to `name`, in the order to try them."""
     checks = checks or PlanChecks()
-    primary = directory.resolve(name)  # raises UnknownModel with suggestions
+    try:
+        primary = directory.resolve(name)
+    except UnknownName as unknown:  # the directory's error, as the app answers it: a 404
+        raise UnknownModel(name, suggestions=unknown.suggestions) from None
     shortcut = name if name in directory.shortcuts else None
     if shortcut is not None and directory.local_only(shortcut):
         privacy = "local"

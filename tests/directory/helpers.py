@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from directory.errors import DirectoryError
+from directory.errors import InvalidDirectory
 from directory.loader import SECTIONS, SHIPPED, load_directory
 
 MINI = Path(__file__).parent / "fixtures" / "mini"
@@ -54,7 +54,7 @@ def copy_directory(source: Path, target: Path) -> Path:
 
 def problems_of(raw: Raw, folder: Path) -> list[str]:
     """The problems (as printed) of `raw` written to `folder`; fails if it loads."""
-    with pytest.raises(DirectoryError) as caught:
+    with pytest.raises(InvalidDirectory) as caught:
         load_directory(write_raw(folder, raw))
     return [str(problem) for problem in caught.value.problems]
 

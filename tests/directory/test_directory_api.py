@@ -7,8 +7,7 @@ import pickle
 
 import pytest
 
-from deployments.errors import UnknownModel
-from directory.errors import DirectoryError
+from directory.errors import InvalidDirectory, UnknownName
 from directory.loader import directory_from_dict, load_directory
 from directory.schema import Directory
 from tests.directory.helpers import MINI
@@ -27,13 +26,23 @@ def test_a_shortcut_and_a_model_id_resolve_to_profiles(mini: Directory) -> None:
 
 
 def test_an_unknown_name_suggests_the_closest(mini: Directory) -> None:
-    with pytest.raises(UnknownModel) as caught:
+    with pytest.raises(UnknownName) as caught:
         mini.resolve("smrt")
     assert caught.value.suggestions == ["smart"]
     assert "did you mean 'smart'?" in str(caught.value)
-    with pytest.raises(UnknownModel) as caught:
+    with pytest.raises(UnknownName) as caught:
         mini.resolve("openai/gpt-5-l")
     assert caught.value.suggestions[0] == "openai/gpt-5-1"
+
+
+def test_an_unknown_name_survives_pickling(mini: Directory) -> None:
+    # Ray pickles exceptions between processes; the directory's errors rebuild without __init__.
+    with pytest.raises(UnknownName) as caught:
+        mini.resolve("smrt")
+    copy = pickle.loads(pickle.dumps(caught.value))
+    assert type(copy) is UnknownName
+    assert vars(copy) == vars(caught.value)
+    assert str(copy) == str(caught.value)
 
 
 def test_the_chain_is_model_backup_secondary(mini: Directory) -> None:
@@ -71,12 +80,12 @@ def test_the_directory_crosses_a_process_boundary_as_plain_data(mini: Directory)
 def test_a_broken_dict_is_refused_like_a_broken_file(mini: Directory) -> None:
     data = mini.to_dict()
     data["models"][0]["backup"] = data["models"][0]["id"]
-    with pytest.raises(DirectoryError) as caught:
+    with pytest.raises(InvalidDirectory) as caught:
         directory_from_dict(data)
     assert [str(p) for p in caught.value.problems] == [
         "models.yaml: models[anthropic/claude-opus-4-5].backup: a model cannot be its own backup"
     ]
-    with pytest.raises(DirectoryError):
+    with pytest.raises(InvalidDirectory):
         directory_from_dict({"models": []})
 
 

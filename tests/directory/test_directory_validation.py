@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from directory.errors import DirectoryError
+from directory.errors import InvalidDirectory
 from directory.loader import load_directory
 from tests.directory.helpers import SOURCES, Raw, entry, first, problems_of, read_raw, write_raw
 
@@ -231,7 +231,7 @@ def test_a_key_given_twice_in_yaml_is_an_error(raw: Raw, tmp_path: Path) -> None
     folder = write_raw(tmp_path, raw)
     text = (folder / "models.yaml").read_text()
     (folder / "models.yaml").write_text(text.replace("  backup:", "  backup: x/y\n  backup:", 1))
-    with pytest.raises(DirectoryError) as caught:
+    with pytest.raises(InvalidDirectory) as caught:
         load_directory(folder)
     assert "models.yaml: not valid YAML: " in str(caught.value.problems[0])
     assert "'backup' given twice" in str(caught.value.problems[0])
@@ -240,8 +240,9 @@ def test_a_key_given_twice_in_yaml_is_an_error(raw: Raw, tmp_path: Path) -> None
 def test_the_error_survives_pickling(raw: Raw, tmp_path: Path) -> None:
     # Ray pickles exceptions between processes.
     raw["models"][0]["backup"] = raw["models"][0]["id"]
-    with pytest.raises(DirectoryError) as caught:
+    with pytest.raises(InvalidDirectory) as caught:
         load_directory(write_raw(tmp_path, raw))
     copy = pickle.loads(pickle.dumps(caught.value))
+    assert type(copy) is InvalidDirectory
     assert copy.problems == caught.value.problems
     assert str(copy) == str(caught.value)
