@@ -28,7 +28,12 @@ def register(subparsers: Subparsers) -> None:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--port", type=int, default=8000, help="HTTP port on 127.0.0.1")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=8000,
+        help="HTTP port on 127.0.0.1: Switchyard's front door, which outlives replica restarts",
+    )
     parser.add_argument("--directory", default=None, help="a directory folder (default: shipped)")
     parser.add_argument(
         "--ledger", default="~/.switchyard/ledger.sqlite", help="the SQLite ledger file"
@@ -45,7 +50,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from directory.loader import load_directory
     from serve_app.app.builder import APP_NAME, AppArgs, build_app, cloud_providers_in_use
-    from serve_app.dev.local_cluster import client_url, start_local_cluster
+    from serve_app.dev.local_cluster import open_front_door, start_local_cluster
 
     app_args = AppArgs(
         directory_path=args.directory,
@@ -59,13 +64,11 @@ def _serve(args: argparse.Namespace) -> int:
     if not proxied and not app_args.local_models:
         print("switchyard: no provider has an API key set; try `switchyard demo`", file=sys.stderr)
         return 1
-    proxy_url = start_local_cluster(http_port=args.port)
+    door = open_front_door(APP_NAME, port=args.port)  # binds now: a port in use fails at once
+    proxy_url = start_local_cluster(http_port=None)
     serve.run(build_app(app_args), name=APP_NAME, route_prefix="/")
-    # Under direct ingress the Ingress replica's own port is one hop shorter than the proxy's.
-    url = client_url(APP_NAME, proxy_url)
-    print(f"Switchyard is serving {', '.join(proxied)} at {url}/v1 (Ctrl-C to stop)")
-    if url != proxy_url:
-        print(f"  (also through Ray Serve's proxy, one hop longer: {proxy_url}/v1)")
+    print(f"Switchyard is serving {', '.join(proxied)} at {door.url}/v1 (Ctrl-C to stop)")
+    print(f"  (also through Ray Serve's proxy, slower: {proxy_url}/v1)")
     _wait_forever()
     return 0
 

@@ -60,13 +60,20 @@ def run_demo(
 
     from deployments.sandbox.server import start_sandboxes
     from serve_app.app.builder import APP_NAME, AppArgs, build_app  # imports Ray
-    from serve_app.dev.local_cluster import client_url, start_local_cluster, stop_local_cluster
+    from serve_app.dev.local_cluster import (
+        open_front_door,
+        start_local_cluster,
+        stop_local_cluster,
+    )
 
     directory = load_directory(directory_path)
     ledger = ledger_path or str(Path(tempfile.mkdtemp(prefix="switchyard-demo-")) / "ledger.sqlite")
     with start_sandboxes() as sandboxes:
         print(SANDBOX_BANNER)
-        proxy_url = start_local_cluster(http_port=port)
+        # The Ingress replicas' own ports under direct ingress, through one port that outlives
+        # them; bound before Ray starts, so that a port in use fails at once.
+        door = open_front_door(APP_NAME, port=port)
+        proxy_url = start_local_cluster(http_port=None)
         try:
             local = local_models_on_cpu(directory)
             app_args = AppArgs(
@@ -80,8 +87,7 @@ def run_demo(
                 ledger_path=ledger,
             )
             serve.run(build_app(app_args), name=APP_NAME, route_prefix="/")
-            # Under direct ingress the Ingress replica's own port is one hop shorter.
-            url = client_url(APP_NAME, proxy_url)
+            url = door.url
             rows = asyncio.run(_run_calls(directory, sandboxes, local=bool(local)))
             if local:
                 rows.append(_embed_row(url))
@@ -100,13 +106,13 @@ def run_demo(
             )
             if keep_running:
                 print(f"\nSwitchyard is up at {url}/v1 (sandbox providers). Ctrl-C to stop.")
-                if url != proxy_url:
-                    print(f"  (also through Ray Serve's proxy, one hop longer: {proxy_url}/v1)")
+                print(f"  (also through Ray Serve's proxy, slower: {proxy_url}/v1)")
                 while True:
                     time.sleep(3600)
         except KeyboardInterrupt:
             pass
         finally:
+            door.close()
             stop_local_cluster()
     return 0
 

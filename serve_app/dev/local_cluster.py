@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import socket
 from typing import Any
+
+from serve_app.dev.front_door import FrontDoor
 
 # Ray Serve settings the whole cluster must have from its start (Serve's controller reads them);
 # measured by benchmarks/overhead.py and benchmarks/settings.py, see BENCHMARKS.md. An
@@ -11,7 +14,8 @@ from typing import Any
 CLUSTER_ENV = {
     # Direct ingress: each Ingress replica also serves HTTP itself, on a port of its own (30000 and
     # up, bound to Serve's HTTP host, 127.0.0.1 here), so a request skips the proxy's hop and its
-    # serialisation. Serve's proxy keeps answering on its own port; `client_url` says which to use.
+    # serialisation. Serve's proxy keeps answering on its own port. A restarted replica comes back
+    # on another port, so the URL to print is `open_front_door`'s, which follows the replicas.
     "RAY_SERVE_ENABLE_DIRECT_INGRESS": "1",
     # Serve keeps a stopping ingress replica serving this long so load balancers can drop it; no
     # load balancer stands in front of a local cluster, and the default 30 s held every shutdown.
@@ -20,9 +24,12 @@ CLUSTER_ENV = {
 
 
 def start_local_cluster(
-    *, num_cpus: int | None = None, http_port: int = 8000, dashboard: bool = False
+    *, num_cpus: int | None = None, http_port: int | None = 8000, dashboard: bool = False
 ) -> str:
-    """Start Ray and Serve here, every server bound to 127.0.0.1; returns the HTTP base URL."""
+    """Start Ray and Serve here, every server bound to 127.0.0.1; returns the base URL of Serve's
+    proxy, on `http_port` (None: a port free now)."""
+    if http_port is None:
+        http_port = free_port()
     # Ray 2.60 turns token auth on for new local clusters, which `serve deploy` cannot use here;
     # a local cluster that listens on loopback only does not need it.
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
@@ -44,6 +51,14 @@ def start_local_cluster(
     )
     serve.start(http_options={"host": "127.0.0.1", "port": http_port})
     return f"http://127.0.0.1:{http_port}"
+
+
+def free_port() -> int:
+    """A port free on 127.0.0.1 right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def stop_local_cluster() -> None:
@@ -68,18 +83,18 @@ def serve_details() -> dict[str, Any]:
     return details
 
 
-def ingress_urls(app_name: str) -> list[str]:
-    """Where `app_name`'s ingress replicas answer HTTP themselves, one URL per replica (with the
-    app's route prefix, as the proxy's URL for the app would have it).
+def ingress_addresses(app_name: str) -> list[tuple[str, int, str]]:
+    """Where `app_name`'s ingress replicas answer HTTP themselves: (host, port, route prefix), one
+    per replica.
 
     Empty unless Serve's direct ingress is on (`RAY_SERVE_ENABLE_DIRECT_INGRESS=1`); then each
     ingress replica serves HTTP on a port of its own (30000 and up), skipping the proxy's hop, and
     the controller publishes those ports as the app's HTTP target group. Serve's proxy keeps
-    answering on its port either way.
+    answering on its port either way. A replica that restarts comes back on another port.
     """
     details = serve_details()
     host = (details.get("http_options") or {}).get("host") or "127.0.0.1"
-    urls = []
+    found = []
     for group in details.get("target_groups") or []:
         if group.get("app_name") != app_name or group.get("protocol") != "HTTP":
             continue
@@ -88,13 +103,29 @@ def ingress_urls(app_name: str) -> list[str]:
             # Targets carry the node's address, but a replica binds Serve's HTTP host: on a
             # loopback-only cluster that is 127.0.0.1, which is where it must be called.
             ip = target["ip"] if host in ("0.0.0.0", "::") else host
-            urls.append(f"http://{ip}:{target['port']}{prefix}")
-    return urls
+            found.append((ip, int(target["port"]), prefix))
+    return found
 
 
-def client_url(app_name: str, proxy_url: str) -> str:
-    """The base URL HTTP clients should use for `app_name`: its Ingress replica's own port under
-    direct ingress (one hop fewer), else Serve's proxy. With several Ingress replicas the proxy,
-    which spreads requests over them, is the one URL that reaches them all."""
-    urls = ingress_urls(app_name)
-    return urls[0] if len(urls) == 1 else proxy_url
+def ingress_urls(app_name: str) -> list[str]:
+    """Each of `app_name`'s ingress replicas' own URL (with the app's route prefix, as the proxy's
+    URL for the app would have it); see `ingress_addresses`."""
+    return [f"http://{host}:{port}{prefix}" for host, port, prefix in ingress_addresses(app_name)]
+
+
+def open_front_door(app_name: str, port: int = 0) -> FrontDoor:
+    """The URL to print for `app_name`: a front door on 127.0.0.1:`port` (0: any free port) that
+    passes each connection to one of the app's Ingress replicas at its own port under direct
+    ingress (one hop shorter than Serve's proxy), following them when they restart; to Serve's
+    proxy when direct ingress is off. It binds its port now and asks Serve where to go at its first
+    connection, so it can be opened before the cluster starts. The app must be served at route
+    prefix "/": the front door relays bytes and cannot add one."""
+
+    def targets() -> list[tuple[str, int]]:
+        direct = [(host, p) for host, p, _prefix in ingress_addresses(app_name)]
+        if direct:
+            return direct
+        proxy = serve_details().get("http_options") or {}
+        return [(proxy.get("host") or "127.0.0.1", int(proxy.get("port") or 8000))]
+
+    return FrontDoor(targets, port=port).start()
