@@ -159,7 +159,9 @@ class ChatResult(_Frozen):
     tool_calls: list[ToolCall] = Field(default_factory=list)
     finish_reason: FinishReason = "stop"
     usage: Usage = Field(default_factory=Usage)
-    provider_model: str  # the model name the provider says answered
+    # The model name the provider says answered (an adapter reads it from the response); the
+    # gateway returns it as it is. Not the directory's id: that is the route's `model`.
+    provider_model: str
     provider_request_id: str | None = None
 
 
@@ -179,6 +181,9 @@ class ChatChunk(_Frozen):
     tool_calls: list[ToolCallDelta] = Field(default_factory=list)
     finish_reason: FinishReason | None = None
     usage: Usage | None = None
+    # From an adapter: the model name the provider says answered, on the chunks that carry one.
+    # The gateway's stream replaces it on every chunk with the directory's model id (the route's
+    # `model`), unlike `ChatResult.provider_model`, which it leaves as the provider's.
     provider_model: str | None = None
 
     def has_content(self) -> bool:

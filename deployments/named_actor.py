@@ -1,6 +1,6 @@
-"""The Ray glue for Switchyard's named actors (ProviderHealth, CostLedger): the only Ray-aware
-code their clients use. Ray is imported inside the functions, so the plain classes and their
-tests never load it.
+"""The Ray glue for Switchyard's named actors (ProviderHealth, CostLedger, Allowances): the only
+Ray-aware code their clients use. Ray is imported inside the functions, so the plain classes and
+their tests never load it.
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ def create_named_actor(
 
     It restarts by itself forever and Ray retries calls across a restart (`max_restarts=-1`,
     `max_task_retries=-1`), so a killed actor comes back with its constructor arguments. Detached,
-    because the process that builds the app (e.g. `serve deploy`'s build task) exits soon after.
+    because the Ingress replica that created it may stop (scaled down, restarted) while the
+    others still use it.
     """
     import ray
 

@@ -1,7 +1,8 @@
 """Circuit breakers for the providers (design §5).
 
 - `Breaker`: one provider's state machine, pure, with an injected clock.
-- `ProviderHealth`: the cluster-wide truth; the app builder makes it one named Ray actor.
+- `ProviderHealth`: the cluster-wide truth, one named Ray actor (the first Ingress replica's
+  `ReplicaRuntime` creates it; the others find it).
 - `HealthClient`: inside each Ingress replica. Per candidate, the planner asks
   `is_available(provider)`; when that is False it may ask `try_acquire_probe(provider)` (True: send
   this request as the half-open provider's one probe). After every attempt the Ingress calls

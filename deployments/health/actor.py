@@ -1,6 +1,7 @@
 """ProviderHealth: the cluster's one truth about which providers are up (design §5).
 
-A plain class; the app builder turns it into one named Ray actor. Every Ingress replica calls
+A plain class, run as one named Ray actor: each Ingress replica's `ReplicaRuntime`
+(`serve_app/app/runtime.py`) creates it or finds it made by another. Every Ingress replica calls
 `sync` in the background about ten times a second: it pushes the outcomes it saw, asks for the
 probe of any half-open provider it has traffic for, and takes the snapshot home. No request ever
 waits on this actor.
@@ -11,8 +12,9 @@ outcome for that provider within the probe timeout (default: the cooldown), and 
 that asks gets it.
 
 State lives in memory only. An actor that restarts starts with every breaker closed, which costs
-at most N failed calls per provider to learn again; the settings survive because the builder passes
-them to the constructor, which Ray re-runs on restart.
+at most N failed calls per provider to learn again, and with no settings: it is created without
+any, and the replicas push them again (each sync round, a `HealthClient` resends the providers.yaml
+settings that the snapshot does not show, so a restarted actor has them back within a round).
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 - `cost_usd(usage, pricing)`, `price_version(pricing)`: an attempt's cost by the vendor's formula.
 - `UsageRecord`: one per attempt, key (request_id, attempt); `UsageRecord.priced(...)` costs it.
 - `LedgerStore` / `SQLiteLedgerStore`: where records live; SQLite (WAL) is the embedded default.
-- `CostLedger`: owns the store; the app builder makes it one named, self-restarting Ray actor.
+- `CostLedger`: owns the store; one named, self-restarting Ray actor, created by the first
+  Ingress replica's `ReplicaRuntime`.
 - `LedgerClient`: inside each Ingress replica. `book(record)` after every attempt (synchronous,
   never waits); `start()` runs the background sender; `aclose()` at shutdown sends what is left.
 """

@@ -1,9 +1,9 @@
 """CostLedger: owns the ledger store (design §6).
 
-A plain class; the app builder makes it one named Ray actor that restarts by itself
-(`deployments.named_actor.create_named_actor`). It holds no records in memory: on a (re)start it
-opens the store, and the store is the truth. Ingress replicas send batches without waiting
-(`LedgerClient`) and resend whatever this actor did not acknowledge.
+A plain class, run as one named Ray actor that restarts by itself: each Ingress replica's
+`ReplicaRuntime` creates it or finds it made by another (`deployments.named_actor`). It holds no
+records in memory: on a (re)start it opens the store, and the store is the truth. Ingress replicas
+send batches without waiting (`LedgerClient`) and resend whatever this actor did not acknowledge.
 """
 
 from __future__ import annotations

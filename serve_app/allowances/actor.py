@@ -1,6 +1,7 @@
 """Allowances: the actor that owns every free tier and budget, beside the ledger (design §6).
 
-A plain class; the app builder makes it one named, self-restarting Ray actor next to CostLedger.
+A plain class, run as one named, self-restarting Ray actor next to CostLedger: each Ingress
+replica's `ReplicaRuntime` creates it or finds it made by another.
 It is its own actor rather than more methods on CostLedger so that a slow ledger batch never
 delays the leases routing depends on. Its state is in the ledger's SQLite file
 (`SQLiteAllowanceStore`) and written before each answer, so a restart grants nothing twice.

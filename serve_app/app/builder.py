@@ -215,7 +215,6 @@ def build_app(args: AppArgs) -> Application:
     runtime = {
         "namespace": args.namespace,
         "ledger_path": str(Path(args.ledger_path).expanduser()),
-        "directory_path": args.directory_path,
         "health_sync_s": args.health_sync_s,
         "ledger_flush_s": args.ledger_flush_s,
         "allowance_sync_s": args.allowance_sync_s,

@@ -43,14 +43,12 @@ class ReplicaRuntime:
         *,
         namespace: str,
         ledger_path: str,
-        directory_path: str | None = None,
         health_sync_s: float = 0.1,
         ledger_flush_s: float = 0.2,
         notices: dict[str, str] | None = None,
         allowance_sync_s: float = 0.1,
     ) -> None:
         self.notices = dict(notices or {})
-        del directory_path  # the directory comes with user_config; kept for the builder's args
         replica_id = f"ingress-{uuid.uuid4().hex[:8]}"
         # Creating an actor returns at once; Ray starts it in the background.
         create_named_actor(ProviderHealth, name=HEALTH_ACTOR, namespace=namespace)

@@ -91,8 +91,11 @@ class Ingress:
         runtime: dict[str, Any],
     ) -> None:
         self._runtime = ReplicaRuntime(**runtime)
+        # No directory until `reconfigure`: Serve calls it with the user_config right after
+        # __init__, before the replica takes any request (and refuses to start one it fails).
+        self._has_directory = False
         self._gateway = Gateway(
-            load_directory(runtime.get("directory_path")),
+            Directory(providers={}, models={}, shortcuts={}, selections={}),
             HandleBackends(cloud, local),
             self._runtime.health,
             self._runtime.ledger,
@@ -112,11 +115,14 @@ class Ingress:
             if problems:
                 raise ValueError("; ".join(problems))
         except (DirectoryError, ValidationError, ValueError) as error:
+            if not self._has_directory:
+                raise  # a replica with no directory to fall back on must not start
             # Refuse it and keep serving the old one; /healthz says why.
             self.directory_error = str(error)
             logger.error("refused a new directory or tenants config: %s", error)
             return
         self.directory_error = None
+        self._has_directory = True
         self._gateway.use_directory(directory, tenants)
         self._runtime.configure_breakers(directory)
 
