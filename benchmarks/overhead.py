@@ -14,8 +14,9 @@ What runs (all on 127.0.0.1):
 - the load generator (`benchmarks.load`), in a process of its own.
 
 Contenders: `upstream` (the sandbox, direct), `forwarder`, `switchyard`, `litellm`. Switchyard
-and the forwarder are reached the way a client should reach them (Serve's direct-ingress port
-when it is on); when it is on, `…-via-proxy` reach them through Serve's proxy as well.
+and the forwarder are reached on the fast path (Serve's direct-ingress port when it is on); when
+it is on, `…-via-proxy` reach them through Serve's proxy as well, and `switchyard-front-door`
+through the front door `switchyard serve` prints (a relay in this process to that port).
 
 Measured: sequential p50/p99 (non-streamed), requests/s at `--concurrency` (non-streamed), TTFT
 p50 of streamed answers, and the peak resident memory of the processes on each path — after the
@@ -107,7 +108,12 @@ def start_cluster(args: argparse.Namespace, upstream: Server, ledger: Path) -> d
 
     from benchmarks.forwarder import build_forwarder
     from serve_app.app.builder import AppArgs, build_app
-    from serve_app.dev.local_cluster import ingress_urls, serve_details, start_local_cluster
+    from serve_app.dev.local_cluster import (
+        ingress_urls,
+        open_front_door,
+        serve_details,
+        start_local_cluster,
+    )
 
     proxy_url = start_local_cluster(http_port=free_port())
     overrides: dict[str, Any] = {}
@@ -126,6 +132,8 @@ def start_cluster(args: argparse.Namespace, upstream: Server, ledger: Path) -> d
     sy_direct, fw_direct = ingress_urls(SWITCHYARD), ingress_urls(FORWARDER)
     return {
         "proxy_url": proxy_url,
+        # What `switchyard serve` prints: its front door, in this (the driver's) process.
+        "switchyard_front_door": open_front_door(SWITCHYARD).url,
         "switchyard_direct": sy_direct[0] if sy_direct else None,
         "forwarder_direct": fw_direct[0] if fw_direct else None,
         "app_args": app_args.model_dump(mode="json", exclude={"sandbox_urls", "ledger_path"}),
@@ -168,6 +176,7 @@ def targets(cluster: dict[str, Any], upstream: Server, litellm: Server | None) -
         found += [
             Target("forwarder-via-proxy", proxy + FORWARDER_PREFIX + chat, upstream_body),
             Target("switchyard-via-proxy", proxy + chat, gateway_body),
+            Target("switchyard-front-door", cluster["switchyard_front_door"] + chat, gateway_body),
         ]
     if litellm is not None:
         auth = {"authorization": f"Bearer {litellm.extra['master_key']}"}

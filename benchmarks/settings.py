@@ -59,6 +59,12 @@ class Variant:
     proxy_env: dict[str, str] = field(default_factory=dict)
     ingress_replicas: int = 1
     note: str = ""
+    # False: the variant's env alone over FAST_PATH_ENV, for a bundle whose defaults DEFAULTS'
+    # explicit values would override.
+    over_defaults: bool = True
+
+    def env(self, extra: dict[str, str]) -> dict[str, str]:
+        return (DEFAULTS if self.over_defaults else {}) | extra
 
 
 VARIANTS = {
@@ -78,6 +84,13 @@ VARIANTS = {
             GRPC | INLINE | ROUTER | LOGS,
             INLINE | LOGS,
             note="+ request logs buffered (1000 lines), not copied to stderr",
+        ),
+        Variant(
+            "throughput-optimized",
+            {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"},
+            {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"},
+            note="Ray's bundle: grpc+inline+router+logbuf, GC frozen after start-up",
+            over_defaults=False,
         ),
         Variant(
             "grpc+inline-no-uvloop",
@@ -125,9 +138,9 @@ def deploy(variants: list[Variant], upstream: Server, work: Path) -> dict[str, d
             sandbox_urls=upstream.extra,
             ledger_path=str(work / "ledger.sqlite"),
             ingress=DeploymentSettings(
-                num_replicas=variant.ingress_replicas, env_vars=DEFAULTS | variant.ingress_env
+                num_replicas=variant.ingress_replicas, env_vars=variant.env(variant.ingress_env)
             ),
-            cloud_proxy=DeploymentSettings(env_vars=DEFAULTS | variant.proxy_env),
+            cloud_proxy=DeploymentSettings(env_vars=variant.env(variant.proxy_env)),
             # Background rounds with the cluster's actors every second rather than every 0.1 s:
             # eight copies of the app would otherwise keep those actors, and a core, busy, and
             # that noise is not what is compared here.
