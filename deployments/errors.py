@@ -26,16 +26,25 @@ Messages never carry secrets: adapters pass provider messages through `redact` f
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from typing import Any, ClassVar
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar, TypeVar
 
 from deployments.canonical import Attempt, Skipped
+
+E = TypeVar("E", bound="SwitchyardError")
 
 
 def _rebuild(cls: type[SwitchyardError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
     error = cls.__new__(cls)
     Exception.__init__(error, *args)
     error.__dict__.update(state)
+    return error
+
+
+def rebuild(cls: type[E], message: str, state: Mapping[str, Any]) -> E:
+    """An error of `cls` from its message and fields, as unpickling makes it: without `__init__`.
+    For errors that crossed a wire that is no pickle (the HTTP entry points rebuild them)."""
+    error: E = _rebuild(cls, (message,), {**state, "message": message})
     return error
 
 

@@ -16,13 +16,9 @@ from typing import Any, ClassVar
 import httpx2
 import openai
 from openai.types import CompletionUsage, CreateEmbeddingResponse
-from openai.types.chat import (
-    ChatCompletion,
-    ChatCompletionChunk,
-    ChatCompletionMessageFunctionToolCall,
-)
-from openai.types.chat.chat_completion_chunk import ChoiceDelta
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
+from deployments import openai_format
 from deployments.canonical import (
     ChatChunk,
     ChatRequest,
@@ -30,11 +26,6 @@ from deployments.canonical import (
     EmbeddingRequest,
     EmbeddingResult,
     FinishReason,
-    ImagePart,
-    Message,
-    ToolCall,
-    ToolCallDelta,
-    Usage,
 )
 from deployments.cloud.base import (
     NO_KEY,
@@ -55,14 +46,6 @@ from deployments.errors import (
     StreamInterrupted,
     SwitchyardError,
 )
-
-_FINISH: dict[str, FinishReason] = {
-    "stop": "stop",
-    "length": "length",
-    "tool_calls": "tool_calls",
-    "function_call": "tool_calls",
-    "content_filter": "content_filter",
-}
 
 
 class OpenAIAdapter:
@@ -96,7 +79,7 @@ class OpenAIAdapter:
             completion = await self._client.chat.completions.create(**params)
             if not isinstance(completion, ChatCompletion):  # a non-JSON body comes back as is
                 raise self._errors.make(MalformedResponse, "answer is not a completion", req.model)
-            return _result(completion)
+            return openai_format.chat_result_from_openai(completion.model_dump())
 
     async def stream(self, req: ChatRequest) -> AsyncIterator[ChatChunk]:
         params = self._params(req)
@@ -122,9 +105,9 @@ class OpenAIAdapter:
                     usage = chunk.usage or usage
                     for choice in chunk.choices[:1]:
                         if choice.finish_reason is not None:
-                            finish = _FINISH.get(choice.finish_reason, "stop")
+                            finish = openai_format.finish_reason_from_openai(choice.finish_reason)
                             started = True
-                        piece = _chunk(choice.delta)
+                        piece = openai_format.delta_from_openai(choice.delta.model_dump())
                         if piece is not None:
                             started = True
                             yield piece
@@ -135,87 +118,26 @@ class OpenAIAdapter:
             raise self._errors.make(
                 StreamInterrupted, "stream ended without a finish reason", req.model
             )
-        reported = _usage(usage) if usage is not None else None  # a vendor may ignore include_usage
+        # A vendor may ignore include_usage.
+        reported = openai_format.usage_from_openai(usage.model_dump()) if usage else None
         yield ChatChunk(finish_reason=finish, usage=reported, provider_model=model)
 
     async def embed(self, req: EmbeddingRequest) -> EmbeddingResult:
-        params: dict[str, Any] = {
-            "model": req.model,
-            "input": req.inputs,
-            "encoding_format": "float",
-        }
-        if req.dimensions is not None:
-            params["dimensions"] = req.dimensions
+        params = openai_format.embedding_request_to_openai(req)
         with self._map_errors(req.model):
             response = await self._client.embeddings.create(**params)
             if not isinstance(response, CreateEmbeddingResponse):
                 raise self._errors.make(
                     MalformedResponse, "answer is not an embedding list", req.model
                 )
-            ordered = sorted(response.data, key=lambda item: item.index)
-            return EmbeddingResult(
-                vectors=[list(item.embedding) for item in ordered],
-                usage=Usage(input_tokens=response.usage.prompt_tokens if response.usage else 0),
-                provider_model=response.model,
-            )
+            return openai_format.embedding_result_from_openai(response.model_dump())
 
     # --- request ------------------------------------------------------------------------------
 
     def _params(self, req: ChatRequest) -> dict[str, Any]:
-        params: dict[str, Any] = {
-            "model": req.model,
-            "messages": [self._message(m) for m in req.messages],
-        }
-        optional = {
-            "temperature": req.temperature,
-            "top_p": req.top_p,
-            "stop": req.stop,
-            "seed": req.seed,
-            self.max_tokens_field: req.max_tokens,
-        }
-        params.update({k: v for k, v in optional.items() if v is not None})
-        if req.tools:
-            params["tools"] = [
-                {"type": "function", "function": t.model_dump(exclude_none=True)} for t in req.tools
-            ]
-        if req.tool_choice is not None:
-            choice = req.tool_choice
-            named = choice not in ("auto", "none", "required")
-            params["tool_choice"] = (
-                {"type": "function", "function": {"name": choice}} if named else choice
-            )
-        if req.response_format is not None:
-            params["response_format"] = req.response_format.model_dump(
-                by_alias=True, exclude_none=True
-            )
-        return params
-
-    def _message(self, message: Message) -> dict[str, Any]:
-        role = self.developer_role if message.role == "developer" else message.role
-        out: dict[str, Any] = {"role": role}
-        if message.content is None or isinstance(message.content, str):
-            out["content"] = message.content
-        else:
-            out["content"] = [
-                {"type": "image_url", "image_url": part.image_url.model_dump(exclude_none=True)}
-                if isinstance(part, ImagePart)
-                else {"type": "text", "text": part.text}
-                for part in message.content
-            ]
-        if message.tool_calls:
-            out["tool_calls"] = [
-                {
-                    "id": c.id,
-                    "type": "function",
-                    "function": {"name": c.name, "arguments": c.arguments},
-                }
-                for c in message.tool_calls
-            ]
-        if message.tool_call_id is not None:
-            out["tool_call_id"] = message.tool_call_id
-        if message.name is not None and message.role != "tool":
-            out["name"] = message.name
-        return out
+        return openai_format.chat_request_to_openai(
+            req, max_tokens_field=self.max_tokens_field, developer_role=self.developer_role
+        )
 
     # --- errors -------------------------------------------------------------------------------
 
@@ -278,55 +200,6 @@ class OpenAICompatibleAdapter(OpenAIAdapter):
 
     max_tokens_field = "max_tokens"
     developer_role = "system"
-
-
-# --- response -----------------------------------------------------------------------------------
-
-
-def _result(completion: ChatCompletion) -> ChatResult:
-    if not completion.choices:
-        raise ValueError("completion has no choices")
-    choice = completion.choices[0]
-    calls = [
-        ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments)
-        for c in choice.message.tool_calls or []
-        if isinstance(c, ChatCompletionMessageFunctionToolCall)
-    ]
-    return ChatResult(
-        text=choice.message.content or "",
-        tool_calls=calls,
-        finish_reason=_FINISH.get(choice.finish_reason or "", "stop"),
-        usage=_usage(completion.usage),
-        provider_model=completion.model,
-        provider_request_id=completion.id,
-    )
-
-
-def _chunk(delta: ChoiceDelta) -> ChatChunk | None:
-    calls = [
-        ToolCallDelta(
-            index=c.index,
-            id=c.id,
-            name=c.function.name if c.function else None,
-            arguments=(c.function.arguments or "") if c.function else "",
-        )
-        for c in delta.tool_calls or []
-    ]
-    if not delta.content and not calls:
-        return None
-    return ChatChunk(text=delta.content or "", tool_calls=calls)
-
-
-def _usage(usage: CompletionUsage | None) -> Usage:
-    if usage is None:
-        return Usage()
-    details = usage.prompt_tokens_details
-    return Usage(
-        input_tokens=usage.prompt_tokens,
-        output_tokens=usage.completion_tokens,
-        cached_input_tokens=(details.cached_tokens or 0) if details else 0,
-        cache_write_tokens=(details.cache_write_tokens or 0) if details else 0,
-    )
 
 
 def _describe(e: openai.APIStatusError) -> str:

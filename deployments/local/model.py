@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, cast
 
+from deployments import openai_format
 from deployments.canonical import (
     ChatChunk,
     ChatRequest,
@@ -220,18 +221,12 @@ class LocalModel:
 
 
 def _message(message: Message) -> dict[str, Any]:
-    """A canonical message as the OpenAI-style dict vLLM's chat renderer takes."""
-    # Most chat templates know no "developer" role; it means what "system" means.
-    role = "system" if message.role == "developer" else message.role
-    out: dict[str, Any] = {"role": role, "content": message.text()}
-    if message.tool_calls:
-        out["tool_calls"] = [
-            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-            for c in message.tool_calls
-        ]
-    if message.tool_call_id is not None:
-        out["tool_call_id"] = message.tool_call_id
-    return out
+    """A canonical message as the OpenAI-style dict vLLM's chat renderer takes: text only (images
+    are refused before), and "system" for "developer", which most chat templates do not know."""
+    return {
+        **openai_format.message_to_openai(message, developer_role="system"),
+        "content": message.text(),
+    }
 
 
 def _usage(output: RequestOutput, *, output_tokens: int) -> Usage:
