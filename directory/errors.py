@@ -42,19 +42,12 @@ def _rebuild(cls: type[DirectoryError], args: tuple[Any, ...], state: dict[str, 
 
 
 class DirectoryError(Exception):
-    """Base of the directory's errors."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    """Base of the directory's errors: `args` is the message, the fields are attributes."""
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # Rebuild without calling __init__: the subclasses' __init__ take other arguments than the
-        # message, which Exception's default reduce would pass them.
+        # Rebuild without calling __init__: the subclasses' __init__ take their fields, not the
+        # message that Exception's default reduce would pass them.
         return (_rebuild, (type(self), self.args, dict(self.__dict__)))
-
-    def __str__(self) -> str:
-        return self.message
 
 
 class InvalidDirectory(DirectoryError):
