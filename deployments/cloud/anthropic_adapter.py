@@ -10,7 +10,6 @@ This SDK's Messages API takes no temperature, top_p or seed, so those request fi
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -52,8 +51,6 @@ from deployments.cloud.base import (
     Timeouts,
     arguments_object,
     class_for_status,
-    deadline_in,
-    next_before,
     parse_data_url,
     retry_after_s,
     system_text,
@@ -131,16 +128,14 @@ class AnthropicAdapter:
 
     async def stream(self, req: ChatRequest) -> AsyncIterator[ChatChunk]:
         params = self._params(req)
-        first_token_by = deadline_in(self._timeouts.first_token_s)
         with self._map_errors(req.model):
-            async with asyncio.timeout_at(first_token_by):
-                events = await self._client.messages.create(**params, stream=True)
+            events = await self._client.messages.create(**params, stream=True)
         state = _StreamState()
         try:
             with self._map_errors(req.model, streaming=True):
                 while not state.stopped:
                     try:
-                        event = await next_before(events, None if state.started else first_token_by)
+                        event = await anext(events)
                     except StopAsyncIteration:
                         break
                     chunk = state.feed(event)
@@ -252,9 +247,6 @@ class AnthropicAdapter:
             raise make(ProviderTimeout, f"read timed out: {e}", model) from e
         except httpx2.TransportError as e:
             raise make(cut, f"{type(e).__name__}: {e}", model) from e
-        except TimeoutError as e:  # our first-token deadline
-            message = f"no first token within {self._timeouts.first_token_s:g}s"
-            raise make(ProviderTimeout, message, model) from e
         except anthropic.RateLimitError as e:
             # A rate limit says when to come back (Retry-After); a spent limit does not.
             spent = _names_a_spent_limit(e) and retry_after_s(e.response.headers) is None
@@ -330,7 +322,6 @@ class _StreamState:
         self.model: str | None = None
         self.usage: AnthropicUsage | None = None
         self.finish: FinishReason | None = None
-        self.started = False  # content (or the end) arrived: the first-token deadline is met
         self.stopped = False  # message_stop arrived: the stream is whole
         self._tool_index: dict[int, int] = {}  # content block index → tool call index
 
@@ -341,18 +332,15 @@ class _StreamState:
         elif isinstance(event, RawContentBlockStartEvent):
             block = event.content_block
             if isinstance(block, TextBlock) and block.text:
-                self.started = True
                 return ChatChunk(text=block.text)
             if isinstance(block, ToolUseBlock):
                 index = self._tool_index.setdefault(event.index, len(self._tool_index))
-                self.started = True
                 return ChatChunk(
                     tool_calls=[ToolCallDelta(index=index, id=block.id, name=block.name)]
                 )
         elif isinstance(event, RawContentBlockDeltaEvent):
             delta = event.delta
             if isinstance(delta, TextDelta) and delta.text:
-                self.started = True
                 return ChatChunk(text=delta.text)
             if isinstance(delta, InputJsonDelta) and event.index in self._tool_index:
                 if delta.partial_json:
@@ -361,11 +349,10 @@ class _StreamState:
                     )
                     return ChatChunk(tool_calls=[piece])
         elif isinstance(event, RawMessageDeltaEvent):
-            self.started = True
             self.finish = _FINISH.get(event.delta.stop_reason or "", "stop")
             self._merge_usage(event.usage)
         elif isinstance(event, RawMessageStopEvent):
-            self.started = self.stopped = True
+            self.stopped = True
         return None
 
     def _merge_usage(self, delta: MessageDeltaUsage) -> None:

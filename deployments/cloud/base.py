@@ -1,19 +1,19 @@
-"""What every cloud adapter shares: its shape, its deadlines, and the small pieces of translation
-that do not depend on a provider SDK (this module imports none).
+"""What every cloud adapter shares: its shape, its transport timeouts, and the small pieces of
+translation that do not depend on a provider SDK (this module imports none).
 
 An adapter is built once per process from a provider's settings and holds one long-lived SDK
 client. Its three calls take and return only canonical types; every SDK exception is mapped to
 `deployments.errors` inside the adapter, so nothing provider-specific leaves it.
 
-Deadlines (`Timeouts`, from providers.yaml): `connect_s` bounds opening a connection, `total_s`
-bounds a whole answer (and, on a stream, each wait between two reads), and `first_token_s` bounds
-how long a stream may take to bring its first content. The first two go to the SDK's HTTP client;
-the third is ours, because no SDK has one.
+Timeouts (`Timeouts`, from providers.yaml's `timeouts`) are transport settings handed to the SDK's
+HTTP client: `connect_s` bounds opening a connection, `total_s` each read (so a whole answer, and on
+a stream each wait between two reads). The deadlines of an attempt, its first token and its whole
+answer, are the fail-over loop's (`serve_app.routing.failover`), which covers local models too:
+no adapter enforces them again.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import email.utils
@@ -41,7 +41,6 @@ from deployments.errors import (
     redact,
 )
 
-T = TypeVar("T")
 # What the SDKs get when a provider needs no key (or it is missing, see CloudProxy): they refuse
 # to be built without one.
 NO_KEY = "no-key-configured"
@@ -50,15 +49,19 @@ E = TypeVar("E", bound=ProviderError)
 
 @dataclass(frozen=True)
 class Timeouts:
-    """Seconds; the defaults are providers.yaml's."""
+    """The SDK's transport timeouts, in seconds; the defaults are providers.yaml's."""
 
     connect_s: float = 5.0
-    first_token_s: float = 30.0
     total_s: float = 300.0
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, float] | None) -> Timeouts:
-        return cls(**dict(values or {}))
+        """From providers.yaml's `timeouts`; its `first_token_s` is the fail-over loop's."""
+        values = values or {}
+        return cls(
+            connect_s=values.get("connect_s", cls.connect_s),
+            total_s=values.get("total_s", cls.total_s),
+        )
 
 
 class ChatAdapter(Protocol):
@@ -73,23 +76,6 @@ class ChatAdapter(Protocol):
     async def embed(self, req: EmbeddingRequest) -> EmbeddingResult: ...
 
     async def aclose(self) -> None: ...
-
-
-async def next_before(items: AsyncIterator[T], deadline: float | None) -> T:
-    """The next item of `items`; `TimeoutError` once the event loop's clock passes `deadline`.
-
-    Only the wait for one item is bounded, never the caller's work between items: a timeout
-    around a `yield` would cancel whatever the consumer awaits at that moment.
-    """
-    if deadline is None:
-        return await anext(items)
-    async with asyncio.timeout_at(deadline):
-        return await anext(items)
-
-
-def deadline_in(seconds: float) -> float:
-    """The event loop's clock `seconds` from now, for `next_before` and `asyncio.timeout_at`."""
-    return asyncio.get_running_loop().time() + seconds
 
 
 def retry_after_s(headers: Mapping[str, str] | None) -> float | None:

@@ -45,8 +45,6 @@ from deployments.cloud.base import (
     Timeouts,
     arguments_object,
     class_for_status,
-    deadline_in,
-    next_before,
     parse_data_url,
     retry_after_s,
     system_text,
@@ -110,7 +108,6 @@ class GoogleAdapter:
 
     async def stream(self, req: ChatRequest) -> AsyncIterator[ChatChunk]:
         contents, config = self._request(req)
-        first_token_by = deadline_in(self._timeouts.first_token_s)
         with self._map_errors(req.model):
             responses = await self._client.aio.models.generate_content_stream(
                 model=req.model, contents=contents, config=config
@@ -119,14 +116,13 @@ class GoogleAdapter:
         finish: FinishReason | None = None
         usage: gt.GenerateContentResponseUsageMetadata | None = None
         calls = 0  # tool calls so far: Gemini sends each whole, the index runs across chunks
-        started = False
         try:
             # The SDK sends the request on the first read: until an event came, a failure is
             # the provider's (unavailable, refused, …), not a cut stream.
             first: gt.GenerateContentResponse | None = None
             with self._map_errors(req.model):
                 try:
-                    first = await next_before(responses, first_token_by)
+                    first = await anext(responses)
                 except StopAsyncIteration:
                     pass  # an empty stream: reported below as one without its end
             with self._map_errors(req.model, streaming=True):
@@ -135,15 +131,12 @@ class GoogleAdapter:
                         response, first = first, None
                     else:
                         try:
-                            response = await next_before(
-                                responses, None if started else first_token_by
-                            )
+                            response = await anext(responses)
                         except StopAsyncIteration:
                             break
                     model = response.model_version or model
                     usage = response.usage_metadata or usage  # cumulative: the last is the total
                     text, tool_calls, reason = _parts(response, first_call_index=calls)
-                    started = started or bool(text or tool_calls or reason)
                     finish = reason or finish
                     if text or tool_calls:
                         deltas = [
@@ -287,9 +280,6 @@ class GoogleAdapter:
             raise make(ProviderTimeout, f"{type(e).__name__}: timed out", model) from e
         except httpx.TransportError as e:
             raise make(cut, f"{type(e).__name__}: {e}", model) from e
-        except TimeoutError as e:  # our first-token deadline
-            message = f"no first token within {self._timeouts.first_token_s:g}s"
-            raise make(ProviderTimeout, message, model) from e
         except (ValueError, TypeError, KeyError, AttributeError) as e:  # JSON, validation, shape
             raise make(MalformedResponse, f"{type(e).__name__}: {e}", model) from e
 

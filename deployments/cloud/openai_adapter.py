@@ -8,7 +8,6 @@ stream asks for `include_usage`, so its last chunk (with no choices) carries the
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar
@@ -32,8 +31,6 @@ from deployments.cloud.base import (
     ErrorFactory,
     Timeouts,
     class_for_status,
-    deadline_in,
-    next_before,
 )
 from deployments.errors import (
     AuthenticationFailed,
@@ -84,19 +81,16 @@ class OpenAIAdapter:
     async def stream(self, req: ChatRequest) -> AsyncIterator[ChatChunk]:
         params = self._params(req)
         params["stream_options"] = {"include_usage": True}
-        first_token_by = deadline_in(self._timeouts.first_token_s)
         with self._map_errors(req.model):
-            async with asyncio.timeout_at(first_token_by):
-                chunks = await self._client.chat.completions.create(**params, stream=True)
+            chunks = await self._client.chat.completions.create(**params, stream=True)
         model: str | None = None
         finish: FinishReason | None = None
         usage: CompletionUsage | None = None
-        started = False
         try:
             with self._map_errors(req.model, streaming=True):
                 while True:
                     try:
-                        chunk = await next_before(chunks, None if started else first_token_by)
+                        chunk = await anext(chunks)
                     except StopAsyncIteration:
                         break
                     if not isinstance(chunk, ChatCompletionChunk):
@@ -106,10 +100,8 @@ class OpenAIAdapter:
                     for choice in chunk.choices[:1]:
                         if choice.finish_reason is not None:
                             finish = openai_format.finish_reason_from_openai(choice.finish_reason)
-                            started = True
                         piece = openai_format.delta_from_openai(choice.delta.model_dump())
                         if piece is not None:
-                            started = True
                             yield piece
         finally:
             await chunks.close()
@@ -156,9 +148,6 @@ class OpenAIAdapter:
             raise make(ProviderTimeout, e.message, model) from e
         except openai.APIConnectionError as e:
             raise make(cut, e.message, model) from e
-        except TimeoutError as e:  # our first-token deadline
-            message = f"no first token within {self._timeouts.first_token_s:g}s"
-            raise make(ProviderTimeout, message, model) from e
         except openai.RateLimitError as e:
             quota = e.code == "insufficient_quota" or e.type == "insufficient_quota"
             raise self._errors.rate_limited(_describe(e), model, e.response.headers, quota) from e

@@ -4,8 +4,10 @@
 - `ProviderHealth`: the cluster-wide truth, one named Ray actor (the first Ingress replica's
   `ReplicaRuntime` creates it; the others find it).
 - `HealthClient`: inside each Ingress replica. Per candidate, the planner asks
-  `is_available(provider)`; when that is False it may ask `try_acquire_probe(provider)` (True: send
-  this request as the half-open provider's one probe). After every attempt the Ingress calls
+  `is_available(provider)` or, when that is False, `could_probe(provider)`: questions that take
+  nothing. As an attempt at a provider that is not closed opens, `try_acquire_probe(provider)`
+  takes its one probe (True: send this request as the probe), and `release_probe` gives it back if
+  the attempt does not start after all. After every attempt the Ingress calls
   `record(provider, ok, error)`. `start()` runs the background sync with the actor.
 """
 

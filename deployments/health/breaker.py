@@ -188,6 +188,11 @@ class Breaker:
         self._probe_since = self._clock()
         return True
 
+    def release_probe(self, holder: str = "local") -> None:
+        """`holder` gives its probe back unused: the slot is free for the next request."""
+        if self._probe_holder == holder:
+            self._probe_holder = self._probe_since = None
+
     def record(
         self,
         ok: bool,

@@ -1,6 +1,8 @@
 """HealthClient: an Ingress replica's view of the providers' breakers (design §5).
 
-The request path asks `is_available` / `try_acquire_probe` and tells `record`; all three are
+The request path asks `is_available` and `could_probe` (the plan's questions: they change
+nothing), takes a half-open provider's probe with `try_acquire_probe` as an attempt opens (and
+gives it back with `release_probe` if the attempt does not start), and tells `record`; all of it
 synchronous dictionary work, never an await and never an actor call. A background task (`run`)
 talks to the ProviderHealth actor: each round pushes the outcomes recorded since the last round,
 asks for the probes this replica wants, and adopts the snapshot that comes back.
@@ -120,21 +122,37 @@ class HealthClient:
         breaker = self._breakers.get(provider)
         return breaker is None or breaker.state is State.CLOSED
 
+    def could_probe(self, provider: str) -> bool:
+        """Is `provider` half-open with its one probe free, or granted to this replica and not
+        used yet? A question for planning: it takes nothing and asks the cluster for nothing."""
+        breaker = self._breakers.get(provider)
+        if breaker is None or breaker.state is not State.HALF_OPEN:
+            return False
+        holder = breaker.probe_holder()
+        return holder is None or (holder == self.replica_id and self._unused_grant(provider))
+
     def try_acquire_probe(self, provider: str) -> bool:
-        """For a half-open provider: may this request be its one probe? Asking registers interest,
-        so a replica that gets False now is in line for the cluster's grant on the next round."""
+        """Take a half-open provider's one probe for the attempt opening now. When the cluster has
+        not granted it to this replica yet, asking registers interest, so this replica is in line
+        for the grant on the next round (and this attempt is skipped)."""
         breaker = self._breakers.get(provider)
         if breaker is None or breaker.state is not State.HALF_OPEN:
             return False
         if not self.connected:
             return breaker.try_acquire_probe(self.replica_id)
-        since = self._grants.get(provider)
-        if since is not None and self._used_grants.get(provider) != since:
-            if self._clock() - since < breaker.probe_timeout_s:
-                self._used_grants[provider] = since
-                return True
+        if self._unused_grant(provider):
+            self._used_grants[provider] = self._grants[provider]
+            return True
         self._wanted[provider] = self._clock()
         return False
+
+    def release_probe(self, provider: str) -> None:
+        """Give back a probe `try_acquire_probe` took for an attempt that did not start."""
+        if self._used_grants.get(provider) == self._grants.get(provider):
+            self._used_grants.pop(provider, None)  # the grant is this replica's to use again
+        breaker = self._breakers.get(provider)
+        if breaker is not None:
+            breaker.release_probe(self.replica_id)
 
     def record(self, provider: str, ok: bool, error: BaseException | str | None = None) -> None:
         """Count one attempt's outcome here at once, and queue it for the cluster."""
@@ -221,6 +239,14 @@ class HealthClient:
         return True
 
     # --- internals --------------------------------------------------------------------------------
+
+    def _unused_grant(self, provider: str) -> bool:
+        """Does this replica hold the cluster's probe grant for `provider`, unexpired, unused?"""
+        since = self._grants.get(provider)
+        breaker = self._breakers.get(provider)
+        if since is None or breaker is None or self._used_grants.get(provider) == since:
+            return False
+        return self._clock() - since < breaker.probe_timeout_s
 
     def _breaker(self, provider: str) -> Breaker:
         breaker = self._breakers.get(provider)

@@ -136,7 +136,7 @@ class CallAllowances:
         else:
             self._output_tokens = 0
         self._estimates: dict[str, float] = {}  # model id -> USD, per call
-        self._free: dict[str, tuple[Reservation | None, Reservation | None]] = {}
+        self._free: dict[str, list[Reservation]] = {}  # model id -> its open attempt's
         self._budget: list[Reservation] = []
         self._refused: list[tuple[_Scope, float]] = []  # (scope, the estimate it could not cover)
         self._spent = 0.0
@@ -144,26 +144,12 @@ class CallAllowances:
     # --- planning ---------------------------------------------------------------------------------
 
     def free_tier_left(self, model_id: str) -> bool:
-        """Reserve from `model_id`'s free tier for this call; False when none is left."""
+        """Could this replica's leases cover one call to `model_id` on its free tier? A question:
+        nothing is reserved until an attempt opens (`open_attempt`)."""
         leases = self._leases
-        if leases is None or model_id in self._free:
+        if leases is None:
             return True
-        model = self._directory.models[model_id]
-        requests_key = free_key("free_requests", model_id)
-        tokens_key = free_key("free_tokens", model_id)
-        by_request = by_token = None
-        if leases.has(requests_key):
-            by_request = leases.reserve(requests_key, 1)
-            if by_request is None:
-                return False
-        if leases.has(tokens_key):
-            by_token = leases.reserve(tokens_key, self._tokens(model))
-            if by_token is None:
-                if by_request is not None:
-                    leases.release(by_request)
-                return False
-        self._free[model_id] = (by_request, by_token)
-        return True
+        return all(leases.covers(key, amount) for key, amount in self._free_tier_needs(model_id))
 
     def budget_refusal(self, model: ModelProfile) -> str | None:
         """Why the budgets cannot cover this call at `model`, or None when they can."""
@@ -181,8 +167,7 @@ class CallAllowances:
         return bool(self._refused)
 
     def start_over(self) -> None:
-        """Before planning again (a downgrade): drop what the first plan took."""
-        self._release_free()
+        """Before planning again (a downgrade): forget why the first plan was refused."""
         self._refused.clear()
 
     def exceeded(self) -> BudgetExceeded:
@@ -195,7 +180,7 @@ class CallAllowances:
             scope=scope.words, limit_usd=limit, spent_usd=spent, period=scope.period
         )
 
-    def reserve(self, candidates: Sequence[Candidate]) -> None:
+    def reserve_budget(self, candidates: Sequence[Candidate]) -> None:
         """Reserve the estimate at the costliest candidate on every budget of the call."""
         if not self._scopes or self._leases is None or not candidates:
             return
@@ -217,6 +202,37 @@ class CallAllowances:
             self._estimates[model.id] = estimate
         return estimate
 
+    # --- as each attempt opens -------------------------------------------------------------------
+
+    def open_attempt(self, candidate: Candidate) -> str | None:
+        """Reserve what an attempt at `candidate` takes from a free tier: one request and the
+        call's estimated tokens, when it is a free-tier model. None, or why it cannot go now (the
+        tier ran out since the plan: another call on this replica took the last of it)."""
+        leases = self._leases
+        model_id = candidate.model.id
+        if leases is None or (candidate.model.free_tier is None and not candidate.substitutes):
+            return None
+        if candidate.substitutes is not None:
+            # The paid twin stands in because the free tier looked used up here: say so, so that
+            # a lease another replica holds moves to where the calls are.
+            for key, amount in self._free_tier_needs(candidate.substitutes):
+                leases.note_short(key, amount)
+            return None
+        taken: list[Reservation] = []
+        for key, amount in self._free_tier_needs(model_id):
+            reservation = leases.reserve(key, amount)
+            if reservation is None:
+                self._release(*taken)
+                return "free tier used up"
+            taken.append(reservation)
+        if taken:
+            self._free[model_id] = taken
+        return None
+
+    def cancel_attempt(self, candidate: Candidate) -> None:
+        """The attempt `open_attempt` admitted will not start after all: give its part back."""
+        self._release(*self._free.pop(candidate.model.id, []))
+
     # --- after each attempt, and at the end -------------------------------------------------------
 
     def observe(self, report: AttemptReport, cost: float) -> None:
@@ -225,23 +241,20 @@ class CallAllowances:
         reservations = self._free.pop(model_id, None)
         if reservations is None or self._leases is None:
             return
-        by_request, by_token = reservations
         error = report.error
         if isinstance(error, RateLimited) and error.quota_exhausted:
             until = time.time() + error.retry_after_s if error.retry_after_s else None
             self._leases.mark_exhausted(free_key("free_requests", model_id), until)
             self._leases.mark_exhausted(free_key("free_tokens", model_id), until)
-            self._release(by_request, by_token)
+            self._release(*reservations)
         elif report.outcome in ("ok", "interrupted"):
             # The provider served it (a cut stream too): it counts against the free tier.
-            if by_request is not None:
-                self._leases.settle(by_request, 1)
-            if by_token is not None:
-                self._leases.settle(
-                    by_token, report.usage.input_tokens + report.usage.output_tokens
-                )
+            tokens = report.usage.input_tokens + report.usage.output_tokens
+            for reservation in reservations:
+                used = 1 if reservation.lease.spec.kind == "free_requests" else tokens
+                self._leases.settle(reservation, used)
         else:
-            self._release(by_request, by_token)
+            self._release(*reservations)
 
     def finish(self) -> None:
         """The call is over: unused free-tier reservations go back, the budget reservations become
@@ -267,17 +280,29 @@ class CallAllowances:
         cap = model.max_output_tokens
         return self._output_tokens if cap is None else min(self._output_tokens, cap)
 
-    def _tokens(self, model: ModelProfile) -> int:
-        return self._prompt_tokens() + self._output(model)
+    def _free_tier_needs(self, model_id: str) -> list[tuple[str, float]]:
+        """What one call to `model_id` takes from its free tier: (allowance key, amount) for
+        each limit the tier has (requests, tokens)."""
+        leases = self._leases
+        if leases is None:
+            return []
+        needs: list[tuple[str, float]] = []
+        requests_key = free_key("free_requests", model_id)
+        if leases.has(requests_key):
+            needs.append((requests_key, 1))
+        tokens_key = free_key("free_tokens", model_id)
+        if leases.has(tokens_key):
+            model = self._directory.models[model_id]
+            needs.append((tokens_key, self._prompt_tokens() + self._output(model)))
+        return needs
 
     def _release_free(self) -> None:
-        for by_request, by_token in self._free.values():
-            self._release(by_request, by_token)
+        for reservations in self._free.values():
+            self._release(*reservations)
         self._free.clear()
 
-    def _release(self, *reservations: Reservation | None) -> None:
+    def _release(self, *reservations: Reservation) -> None:
         if self._leases is None:
             return
         for reservation in reservations:
-            if reservation is not None:
-                self._leases.release(reservation)
+            self._leases.release(reservation)

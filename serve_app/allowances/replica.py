@@ -1,9 +1,10 @@
 """LeaseClient: an Ingress replica's leases of the allowances (the actor's side: `book.py`).
 
-The request path calls `reserve`, `settle`, `release` and `mark_exhausted`: synchronous dictionary
-arithmetic on this replica's lease, never an await. A reservation succeeds only out of what the
-actor has already leased to this replica, so a replica can never spend what another holds; the
-price is that a call may find its replica's lease empty while another replica's still has some
+The request path asks `covers` and `available` (questions: the plan's), and calls `reserve`,
+`settle`, `release`, `note_short` and `mark_exhausted` (as attempts open and end): synchronous
+dictionary arithmetic on this replica's lease, never an await. A reservation succeeds only out of
+what the actor has already leased to this replica, so a replica can never spend what another holds;
+the price is that a call may find its replica's lease empty while another replica's still has some
 (it is then *starved*: it reports so, and the lease moves over within a round or two).
 
 A background task (`run`) reports every lease each round, gives back whatever exceeds the
@@ -163,6 +164,11 @@ class LeaseClient:
     def has(self, key: str) -> bool:
         return key in self._specs
 
+    def covers(self, key: str, amount: float) -> bool:
+        """Could this replica's lease of `key` cover `amount` now? A question: nothing is set
+        aside (that is `reserve`)."""
+        return self.available(key) + _EPSILON >= amount
+
     def reserve(self, key: str, amount: float) -> Reservation | None:
         """Set `amount` aside from this replica's lease, or None when the lease cannot cover it."""
         now = self._clock()
@@ -172,11 +178,20 @@ class LeaseClient:
         if self._fresh(now) and lease.available() + _EPSILON >= amount:
             lease.reserved += amount
             return Reservation(lease, amount)
+        self.note_short(key, amount)
+        return None
+
+    def note_short(self, key: str, amount: float) -> None:
+        """A call needed `amount` of `key` and this replica's lease could not cover it. When the
+        window still has room elsewhere, this replica is *starved*: it says so, and asks at once,
+        so that the lease moves to where the calls are."""
+        now = self._clock()
+        lease = self._current(key, now)
+        if lease is None or lease.exhausted(now):
+            return
         if lease.limit - lease.used >= amount:
-            # The window has room, just not here: say so, and ask again at once.
             lease.starved = True
             self._poke()
-        return None
 
     def settle(self, reservation: Reservation, actual: float) -> None:
         """The call is over: its reservation becomes what it really used."""

@@ -18,7 +18,10 @@ class CallOptions(BaseModel):
     tenant: str = "default"
     agent: str = "default"
     privacy: Literal["any", "local"] = "any"
-    deadline_s: float | None = Field(default=None, gt=0)  # first token, per attempt
+    # Per attempt: the most seconds until the first token reaches the caller, i.e. a stream's
+    # first content, or a whole answer (complete, embed), which arrives all at once. The
+    # provider's own limit (providers.yaml `timeouts`) applies too; the smaller wins.
+    first_token_s: float | None = Field(default=None, gt=0)
     request_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
 
 

@@ -8,6 +8,18 @@ at once. When every candidate failed, `AllCandidatesFailed` lists every attempt.
 
 Every attempt, whatever its end, is handed to `observe` exactly once: that is where the ledger
 record and the breaker outcome come from, so nothing is lost and nothing is counted twice.
+
+Two things the loop owns, so that no other layer decides them again:
+
+- **Opening an attempt.** The plan only asked questions (is the breaker closed, could it be
+  probed, is a free tier left); what an attempt needs, a half-open provider's one probe or a
+  free-tier reservation, is taken by `admit` just before the candidate is called. A candidate
+  whose needs cannot be met then is skipped with the reason `admit` gives; a backup never tried
+  takes nothing.
+- **The first-content deadline**, per attempt (`first_content_s`): the most seconds from opening
+  the attempt to its first item with content (a stream's first token; a whole answer, which
+  arrives at once). It covers every backend alike, cloud adapters and local models. Adapters keep
+  only their SDK's transport timeouts (connect, read).
 """
 
 from __future__ import annotations
@@ -18,7 +30,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Generic, Literal, TypeVar
 
-from deployments.canonical import Attempt, Usage
+from deployments.canonical import Attempt, Skipped, Usage
 from deployments.errors import (
     AllCandidatesFailed,
     CallerError,
@@ -79,15 +91,28 @@ async def execute(
     calls: StreamAdapter[Item],
     *,
     observe: Callable[[AttemptReport], None],
-    first_item_timeout_s: Callable[[Candidate], float | None] = lambda candidate: None,
+    admit: Callable[[Candidate], str | None] = lambda candidate: None,
+    first_content_s: Callable[[Candidate], float | None] = lambda candidate: None,
     clock: Callable[[], float] = time.perf_counter,
 ) -> AsyncIterator[tuple[Candidate, Item]]:
-    """Yield `(candidate, item)` from the first candidate that serves the plan."""
+    """Yield `(candidate, item)` from the first candidate that serves the plan.
+
+    `admit(candidate)` takes what an attempt needs just before it opens, and returns None, or why
+    the candidate cannot be tried now (it is then skipped, having taken nothing)."""
     if not plan.candidates:
         raise NoCandidates(plan.name, skipped=plan.skipped)
     attempts: list[Attempt] = []
-    for number, candidate in enumerate(plan.candidates, start=1):
+    skipped = list(plan.skipped)
+    number = 0
+    for candidate in plan.candidates:
+        refusal = admit(candidate)
+        if refusal is not None:
+            skipped.append(Skipped(model=candidate.model.id, reason=refusal))
+            continue
+        number += 1
         started = clock()
+        limit = first_content_s(candidate)
+        content_by = None if limit is None else asyncio.get_running_loop().time() + limit
         ttft_ms: float | None = None
         usage = Usage()
         content_sent = False
@@ -107,25 +132,19 @@ async def execute(
 
         items = calls.open(candidate)
         try:
-            first = True
             while True:
                 try:
-                    if first:
-                        item = await asyncio.wait_for(
-                            anext(items), timeout=first_item_timeout_s(candidate)
-                        )
-                        ttft_ms = (clock() - started) * 1000
-                        first = False
-                    else:
-                        item = await anext(items)
+                    item = await _next_before(items, None if content_sent else content_by)
                 except StopAsyncIteration:
                     break
-                except TimeoutError as error:
+                except _Late as late:
                     raise ProviderTimeout(
-                        "no first token within the deadline",
+                        f"no first token within {limit:g}s",
                         provider=candidate.model.provider,
                         model=candidate.model.id,
-                    ) from error
+                    ) from late.__cause__
+                if ttft_ms is None:
+                    ttft_ms = (clock() - started) * 1000
                 usage = calls.usage_of(item) or usage
                 content_sent = content_sent or calls.has_content(item)
                 yield candidate, item
@@ -152,7 +171,30 @@ async def execute(
             await _close(items)
         report("ok")
         return
-    raise AllCandidatesFailed(plan.name, attempts=attempts, skipped=plan.skipped)
+    if not attempts:
+        raise NoCandidates(plan.name, skipped=skipped)
+    raise AllCandidatesFailed(plan.name, attempts=attempts, skipped=skipped)
+
+
+class _Late(Exception):
+    """The first-content deadline passed (apart from a TimeoutError the backend raised itself)."""
+
+
+async def _next_before(items: AsyncIterator[Item], deadline: float | None) -> Item:
+    """The next item; `_Late` once the event loop's clock passes `deadline` (None: no bound).
+
+    Only the wait for one item is bounded, never the caller's work between items: a timeout
+    around a `yield` would cancel whatever the consumer awaits at that moment."""
+    if deadline is None:
+        return await anext(items)
+    scope = asyncio.timeout_at(deadline)
+    try:
+        async with scope:
+            return await anext(items)
+    except TimeoutError as error:
+        if scope.expired():
+            raise _Late() from error
+        raise
 
 
 def _as_failover(error: Exception, candidate: Candidate) -> FailoverError:

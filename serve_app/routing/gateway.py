@@ -20,6 +20,7 @@ from deployments.canonical import (
     ChatResult,
     EmbeddingRequest,
     EmbeddingResult,
+    Skipped,
 )
 from deployments.errors import ContextLengthExceeded, FailoverError
 from deployments.ledger.records import UsageRecord
@@ -47,9 +48,15 @@ class Backends(Protocol):
 
 
 class HealthView(Protocol):
+    """The breakers as the plan asks them (questions) and as an attempt takes a probe."""
+
     def is_available(self, provider: str) -> bool: ...
 
+    def could_probe(self, provider: str) -> bool: ...
+
     def try_acquire_probe(self, provider: str) -> bool: ...
+
+    def release_probe(self, provider: str) -> None: ...
 
     def record(self, provider: str, ok: bool, error: BaseException | None = None) -> None: ...
 
@@ -102,7 +109,8 @@ class Gateway:
                 plan,
                 calls,
                 observe=self._observer(call.options, route, meter.allowances),
-                first_item_timeout_s=lambda candidate: self._first_token_s(candidate, call.options),
+                admit=self._admitter(route, meter.allowances),
+                first_content_s=lambda candidate: self._first_token_s(candidate, call.options),
             ):
                 _served(route, candidate, self._notices)
                 meter.first_item()
@@ -152,7 +160,8 @@ class Gateway:
                 plan,
                 calls,
                 observe=self._observer(options, route, meter.allowances),
-                first_item_timeout_s=lambda candidate: self._total_s(candidate, options),
+                admit=self._admitter(route, meter.allowances),
+                first_content_s=lambda candidate: self._answer_s(candidate, options),
             )
             return await _only_item(items, route, self._notices)
 
@@ -163,13 +172,14 @@ class Gateway:
         options: CallOptions,
         route: Route,
     ) -> tuple[Plan, CallAllowances]:
-        """The plan, with its free-tier reservations taken and its budget reserved: one synchronous
-        step, so no other call on this replica can take the same remainder in between."""
+        """The plan, and the call's budget reserved: one synchronous step, so no other call on
+        this replica can take the same remainder in between. The plan itself only asks questions:
+        a probe or a free-tier unit is taken when an attempt opens (`_admit`)."""
         health = self._health
         directory = self.directory
         allowances = self._allowances.for_call(directory, request, options)
         checks = PlanChecks(
-            provider_available=lambda p: health.is_available(p) or health.try_acquire_probe(p),
+            provider_available=lambda p: health.is_available(p) or health.could_probe(p),
             deployed=self._backends.serves,
             free_tier_left=allowances.free_tier_left,
             budget_refusal=allowances.budget_refusal,
@@ -196,18 +206,44 @@ class Gateway:
         if not plan.candidates and allowances.refused_by_budget:
             allowances.finish()
             raise allowances.exceeded()
-        allowances.reserve(plan.candidates)
+        allowances.reserve_budget(plan.candidates)
         return plan, allowances
+
+    def _admitter(
+        self, route: Route, allowances: CallAllowances
+    ) -> Callable[[Candidate], str | None]:
+        return lambda candidate: self._admit(candidate, route, allowances)
+
+    def _admit(self, candidate: Candidate, route: Route, allowances: CallAllowances) -> str | None:
+        """Take what an attempt at `candidate` needs, as it opens: its free-tier reservation, and
+        the provider's one probe when the breaker is half-open. None, or why it cannot go now
+        (then nothing stays taken, and the route says why it was skipped)."""
+        refusal = allowances.open_attempt(candidate)
+        provider = candidate.model.provider
+        if refusal is None and not self._health.is_available(provider):
+            if not self._health.try_acquire_probe(provider):
+                allowances.cancel_attempt(candidate)
+                refusal = (
+                    f"provider {provider}: half-open, its one probe is not ours yet"
+                    if self._health.could_probe(provider)
+                    else f"provider {provider}: breaker open"
+                )
+        if refusal is not None:
+            route.skipped.append(Skipped(model=candidate.model.id, reason=refusal))
+        return refusal
+
+    # Per attempt, the most seconds to the first content (design §4 step 3): the provider's own
+    # limit (providers.yaml) and the caller's `first_token_s`, the smaller. A stream's first
+    # content is its first token; a whole answer's is the answer, so its provider limit is the
+    # whole-answer one. `execute` enforces both; no adapter does.
 
     def _first_token_s(self, candidate: Candidate, options: CallOptions) -> float | None:
         provider = self.directory.providers[candidate.model.provider]
-        limits = [provider.timeouts.first_token_s, options.deadline_s]
-        return min((limit for limit in limits if limit is not None), default=None)
+        return _smaller(provider.timeouts.first_token_s, options.first_token_s)
 
-    def _total_s(self, candidate: Candidate, options: CallOptions) -> float | None:
+    def _answer_s(self, candidate: Candidate, options: CallOptions) -> float | None:
         provider = self.directory.providers[candidate.model.provider]
-        limits = [provider.timeouts.total_s, options.deadline_s]
-        return min((limit for limit in limits if limit is not None), default=None)
+        return _smaller(provider.timeouts.total_s, options.first_token_s)
 
     def _observer(
         self, options: CallOptions, route: Route, allowances: CallAllowances
@@ -261,6 +297,10 @@ class Gateway:
             self._meter.failover(
                 labels, from_model=previous.model, reason=previous.error_kind or "unknown"
             )
+
+
+def _smaller(*limits: float | None) -> float | None:
+    return min((limit for limit in limits if limit is not None), default=None)
 
 
 def _served(route: Route, candidate: Candidate, notices: Mapping[str, str]) -> None:

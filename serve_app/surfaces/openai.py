@@ -51,7 +51,7 @@ class _SwitchyardOptions(BaseModel):
     tenant: str | None = None
     agent: str | None = None
     privacy: Literal["any", "local"] | None = None
-    deadline_s: float | None = Field(default=None, gt=0)
+    first_token_s: float | None = Field(default=None, gt=0)
 
 
 class _ChatBody(BaseModel):
@@ -100,7 +100,7 @@ def _options(
         "tenant": headers.get("x-switchyard-tenant") or extension.tenant or user,
         "agent": headers.get("x-switchyard-agent") or extension.agent,
         "privacy": headers.get("x-switchyard-privacy") or extension.privacy,
-        "deadline_s": headers.get("x-switchyard-deadline-s") or extension.deadline_s,
+        "first_token_s": headers.get("x-switchyard-first-token-s") or extension.first_token_s,
         "request_id": headers.get("x-request-id"),
     }
     try:

@@ -84,8 +84,14 @@ class RecordingHealth:
     def is_available(self, provider: str) -> bool:
         return provider not in self.down
 
+    def could_probe(self, provider: str) -> bool:
+        return False
+
     def try_acquire_probe(self, provider: str) -> bool:
         return False
+
+    def release_probe(self, provider: str) -> None:
+        pass
 
     def record(self, provider: str, ok: bool, error: BaseException | None = None) -> None:
         self.outcomes.append((provider, ok))

@@ -207,7 +207,7 @@ async def test_stream_cut_after_content_ends_with_an_error_and_books_partial_usa
 
 async def test_a_hang_hits_the_first_token_deadline_and_fails_over() -> None:
     gateway, _, _, _ = make_gateway(ScriptedBackends(hang={"alpha/a1"}))
-    c = call(deadline_s=0.2)
+    c = call(first_token_s=0.2)
     route = route_for(c)
     await gateway.complete(c, route)
     assert [(a.model, a.error_kind) for a in route.attempts] == [
