@@ -21,22 +21,28 @@ from typing import Any
 
 import httpx
 
+from deployments import openai_format
 from deployments.canonical import ChatChunk, ChatRequest, Message, ToolCall, Usage
 from deployments.errors import SwitchyardError
-from serve_app.routing.call import CallOptions, ChatCall, Route
+from serve_app.routing.call import CallOptions, ChatCall, Route, with_route
 
 _REQUEST_FIELDS = set(ChatRequest.model_fields) - {"model", "messages"}
 _CALL_FIELDS = set(CallOptions.model_fields)
 
 
 class GatewayError(SwitchyardError):
-    """An error the gateway answered over HTTP; `kind` is its Switchyard error class name."""
+    """An error answered over HTTP that names no Switchyard class (a 400 for a body the gateway
+    could not read, a proxy's 5xx): `http_status` is the status it came with, `kind` its type.
 
-    def __init__(self, message: str, *, status: int, kind: str, route: dict[str, Any]) -> None:
+    Switchyard's own errors are raised as themselves, whichever way the call went: rebuilt from
+    the error body over HTTP, unwrapped from Ray's `RayTaskError` over a handle. Either way the
+    route the call had taken is `serve_app.routing.call.route_of(error)`.
+    """
+
+    def __init__(self, message: str, *, status: int, kind: str) -> None:
         super().__init__(message)
-        self.status = status
+        self.http_status = status  # type: ignore[misc]  # the instance's own, over the class's
         self.kind = kind
-        self.route = route
 
 
 @dataclass
@@ -141,33 +147,41 @@ class _HandleTransport:
         self._handle = serve.get_app_handle(app_name).options(stream=True)
 
     async def chat_stream(self, call: ChatCall) -> AsyncIterator[ChatChunk | Route]:
+        from serve_app.app.handles import unwrapped_ray_errors
+
         items: Any = self._handle.chat_stream.remote(call)  # a DeploymentResponseGenerator
-        async for item in items:
-            yield item
+        with unwrapped_ray_errors():
+            async for item in items:
+                yield item
 
 
 class _HTTPTransport:
     """Elsewhere: the OpenAI-compatible HTTP API, streamed."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self._url = base_url.rstrip("/") + "/v1/chat/completions"
+        self._transport = transport  # None: the network; tests pass the app's ASGI transport
 
     async def chat_stream(self, call: ChatCall) -> AsyncIterator[ChatChunk | Route]:
-        body = _wire_body(call)
-        async with httpx.AsyncClient(timeout=None) as client:
-            async with client.stream("POST", self._url, json=body) as response:
+        async with httpx.AsyncClient(timeout=None, transport=self._transport) as client:
+            async with client.stream(
+                "POST",
+                self._url,
+                json=_request_body(call),
+                headers={"x-request-id": call.options.request_id},
+            ) as response:
                 if response.status_code != 200:
-                    raise _gateway_error(response.status_code, json.loads(await response.aread()))
+                    raise _error(response.status_code, json.loads(await response.aread()))
                 async for line in response.aiter_lines():
                     if not line.startswith("data: ") or line == "data: [DONE]":
                         continue
                     event = json.loads(line[6:])
                     if "error" in event:
-                        raise _gateway_error(event["error"].get("code", 502), event)
+                        raise _error(int(event["error"].get("code") or 502), event)
                     if event.get("object") == "switchyard.route":
                         yield Route.model_validate(event["switchyard"])
                         continue
-                    chunk = _chunk_from_event(event)
+                    chunk = openai_format.chunk_from_openai(event)
                     if chunk is not None:
                         yield chunk
 
@@ -184,73 +198,24 @@ def _transport() -> _HandleTransport | _HTTPTransport:
     return _HTTPTransport(os.environ.get("SWITCHYARD_URL", "http://127.0.0.1:8000"))
 
 
-def _wire_body(call: ChatCall) -> dict[str, Any]:
-    request = call.request.model_dump(exclude_none=True, by_alias=True)
-    messages = []
-    for message in request.pop("messages"):
-        if "tool_calls" in message:
-            message["tool_calls"] = [
-                {
-                    "id": c["id"],
-                    "type": "function",
-                    "function": {"name": c["name"], "arguments": c["arguments"]},
-                }
-                for c in message["tool_calls"]
-            ]
-        messages.append(message)
-    if "tools" in request:
-        request["tools"] = [{"type": "function", "function": tool} for tool in request["tools"]]
-    options = call.options.model_dump(exclude={"request_id"})
+def _request_body(call: ChatCall) -> dict[str, Any]:
+    """The chat-completions body for `call`: a stream, Switchyard's options in its extension."""
+    request = call.request.model_copy(update={"model": call.name})
     return {
-        **request,
-        "model": call.name,
-        "messages": messages,
+        **openai_format.chat_request_to_openai(request),
         "stream": True,
-        "switchyard": options,
+        "switchyard": call.options.model_dump(exclude={"request_id"}, exclude_none=True),
     }
 
 
-def _chunk_from_event(event: dict[str, Any]) -> ChatChunk | None:
-    usage = event.get("usage")
-    choices = event.get("choices") or []
-    delta = choices[0].get("delta", {}) if choices else {}
-    finish = choices[0].get("finish_reason") if choices else None
-    text = delta.get("content") or ""
-    calls = [
-        {
-            "index": c["index"],
-            "id": c.get("id"),
-            "name": c.get("function", {}).get("name"),
-            "arguments": c.get("function", {}).get("arguments", ""),
-        }
-        for c in delta.get("tool_calls") or []
-    ]
-    if not (text or calls or finish or usage):
-        return None
-    return ChatChunk.model_validate(
-        {
-            "text": text,
-            "tool_calls": calls,
-            "finish_reason": finish,
-            "usage": {
-                "input_tokens": usage["prompt_tokens"],
-                "output_tokens": usage["completion_tokens"],
-                "cached_input_tokens": (usage.get("prompt_tokens_details") or {}).get(
-                    "cached_tokens", 0
-                ),
-            }
-            if usage
-            else None,
-            "provider_model": event.get("model"),
-        }
-    )
-
-
-def _gateway_error(status: int, body: dict[str, Any]) -> GatewayError:
-    error = body.get("error", {})
-    return GatewayError(
-        error.get("message", f"HTTP {status}"),
-        status=int(status),
-        kind=error.get("type", "error"),
-        route=error.get("switchyard", {}),
-    )
+def _error(status: int, body: dict[str, Any]) -> SwitchyardError:
+    """The error an HTTP answer describes: the Switchyard class it names, with its fields and the
+    route the call had taken, or a `GatewayError` with the status it came with."""
+    error = openai_format.error_from_openai(body)
+    details = body.get("error") or {}
+    if error is None:
+        message = str(details.get("message") or f"HTTP {status}")
+        return GatewayError(message, status=status, kind=str(details.get("type") or "error"))
+    if details.get("switchyard"):
+        with_route(error, Route.model_validate(details["switchyard"]))
+    return error

@@ -78,13 +78,14 @@ def this_process_transport(handle: Any) -> Any:
 def unwrapped_ray_errors() -> Iterator[None]:
     """Re-raise a downstream replica's own Switchyard error as itself.
 
-    Ray wraps an exception raised in a replica in a `RayTaskError` that also subclasses the
-    original class; the router would work with it, but the caller would read
-    "RayTaskError(ProviderServerError)". The original is the wrapper's `cause`.
+    Ray wraps an exception raised in a replica in a `RayTaskError` that (most times) also
+    subclasses the original class; the router would work with it, but the caller would read
+    "RayTaskError(ProviderServerError)". The original is the wrapper's `cause`. Used on both
+    sides of the Ingress: its calls to the models, and the entry points' calls to it.
     """
     try:
         yield
-    except SwitchyardError as error:
+    except Exception as error:
         cause = getattr(error, "cause", None)
         if isinstance(cause, SwitchyardError) and cause is not error:
             raise cause from None

@@ -1,13 +1,28 @@
-"""What a caller asks for, independent of how it reached Switchyard (HTTP, a handle, Python)."""
+"""A call and what it gives back, independent of how it reached Switchyard (HTTP, a handle).
+
+A caller asks with a `ChatCall` or an `EmbeddingCall`; the gateway answers with the result and
+its `Route` (how it was served): an `Answer` for a whole result, a `StreamedAnswer` for a stream,
+whose route is whole once its chunks are done. A call that fails raises a Switchyard error that
+carries its route too (`route_of`).
+"""
 
 from __future__ import annotations
 
 import uuid
-from typing import Literal
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from deployments.canonical import Attempt, ChatRequest, EmbeddingRequest, Skipped, Usage
+from deployments.canonical import (
+    Attempt,
+    ChatChunk,
+    ChatRequest,
+    EmbeddingRequest,
+    Skipped,
+    Usage,
+)
 
 
 class CallOptions(BaseModel):
@@ -46,7 +61,7 @@ class EmbeddingCall(BaseModel):
 class Route(BaseModel):
     """How a call was served: part of every answer (headers and a body field over HTTP)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     request_id: str
     name: str
@@ -62,3 +77,63 @@ class Route(BaseModel):
     # the call to a cheaper shortcut instead (the `shortcut` field then names that one).
     downgraded_from: str | None = None
     notice: str | None = None  # e.g. "development stand-in: random weights, gibberish"
+    # The call's time in Switchyard outside its attempts (planning, failing over, bookkeeping),
+    # in ms. Until a stream's chunks are done: the part spent before its serving attempt began.
+    overhead_ms: float = 0.0
+
+
+Result = TypeVar("Result")
+
+
+@dataclass(frozen=True)
+class Answer(Generic[Result]):
+    """A whole answer and how it was served."""
+
+    result: Result
+    route: Route
+
+
+class StreamedAnswer:
+    """A streamed answer: `async for chunk in answer`, then `answer.route`.
+
+    `route` is how the call has been served so far: once the first chunk is out, which model
+    serves it; once the chunks are done, the whole route (every attempt, usage, cost, overhead).
+    """
+
+    def __init__(self, chunks: AsyncIterator[ChatChunk], route: Callable[[], Route]) -> None:
+        self._chunks = chunks
+        self._route = route
+
+    def __aiter__(self) -> StreamedAnswer:
+        return self
+
+    async def __anext__(self) -> ChatChunk:
+        return await anext(self._chunks)
+
+    async def aclose(self) -> None:
+        """Stop early: the call settles (books what was used, counts as cancelled) now, not
+        whenever the abandoned generator is collected."""
+        closer = getattr(self._chunks, "aclose", None)
+        if closer is not None:
+            await closer()
+
+    @property
+    def route(self) -> Route:
+        return self._route()
+
+
+# The attribute a failed call's route travels in on its error: an instance attribute, so it
+# survives pickling (Ray) like the error's own fields; private, so it is no field of the error.
+_ROUTE = "_switchyard_route"
+
+
+def with_route(error: BaseException, route: Route) -> None:
+    """Say on `error` how its call had been served until it failed."""
+    setattr(error, _ROUTE, route)
+
+
+def route_of(error: BaseException) -> Route | None:
+    """How the call that raised `error` had been served until then (its attempts, what was
+    skipped), when the gateway raised it."""
+    route = getattr(error, _ROUTE, None)
+    return route if isinstance(route, Route) else None

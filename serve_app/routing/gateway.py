@@ -15,19 +15,29 @@ from contextlib import contextmanager
 from typing import Protocol, TypeVar
 
 from deployments.canonical import (
+    Attempt,
     ChatChunk,
     ChatRequest,
     ChatResult,
     EmbeddingRequest,
     EmbeddingResult,
     Skipped,
+    Usage,
 )
 from deployments.errors import ContextLengthExceeded, FailoverError
 from deployments.ledger.records import UsageRecord
 from directory.schema import Directory, ModelProfile
 from serve_app.allowances.calls import CallAllowances, ReplicaAllowances, gpu_tokens_per_s
 from serve_app.allowances.tenants import Tenants
-from serve_app.routing.call import CallOptions, ChatCall, EmbeddingCall, Route
+from serve_app.routing.call import (
+    Answer,
+    CallOptions,
+    ChatCall,
+    EmbeddingCall,
+    Route,
+    StreamedAnswer,
+    with_route,
+)
 from serve_app.routing.failover import AttemptReport, StreamAdapter, execute
 from serve_app.routing.metrics import CallLabels, Meter, NullMeter
 from serve_app.routing.plan import Candidate, Plan, PlanChecks, plan_call
@@ -94,30 +104,37 @@ class Gateway:
 
     # --- chat -----------------------------------------------------------------------------------
 
-    async def stream(self, call: ChatCall, route: Route) -> AsyncIterator[ChatChunk]:
-        """Stream the answer; `route` is filled in as the call goes (model, attempts, usage)."""
-        meter = _CallMeter(self._meter, call.options, route)
+    def stream(self, call: ChatCall) -> StreamedAnswer:
+        """The answer's chunks; the returned stream's `route` is whole once they are done."""
+        meter = _CallMeter(self._meter, call)
+        return StreamedAnswer(self._stream(call, meter), meter.route)
+
+    async def _stream(self, call: ChatCall, meter: _CallMeter) -> AsyncIterator[ChatChunk]:
+        record = meter.record
         with meter.accounting(streamed=True):
-            plan, meter.allowances = self._plan(call.name, call.request, call.options, route)
+            plan, meter.allowances = self._plan(call.name, call.request, call.options, record)
             backends = self._backends
+
+            def open_stream(candidate: Candidate) -> AsyncIterator[ChatChunk]:
+                meter.attempt_opened()
+                return backends.stream(candidate, _for(call.request, candidate))
+
             calls: StreamAdapter[ChatChunk] = StreamAdapter(
-                open=lambda candidate: backends.stream(candidate, _for(call.request, candidate)),
-                has_content=ChatChunk.has_content,
-                usage_of=lambda chunk: chunk.usage,
+                open=open_stream, has_content=ChatChunk.has_content, usage_of=lambda c: c.usage
             )
             async for candidate, chunk in execute(
                 plan,
                 calls,
-                observe=self._observer(call.options, route, meter.allowances),
-                admit=self._admitter(route, meter.allowances),
+                observe=self._observer(call.options, record, meter.allowances),
+                admit=self._admitter(record, meter.allowances),
                 first_content_s=lambda candidate: self._first_token_s(candidate, call.options),
             ):
-                _served(route, candidate, self._notices)
+                _served(record, candidate, self._notices)
                 meter.first_item()
                 yield chunk.model_copy(update={"provider_model": candidate.model.id})
 
-    async def complete(self, call: ChatCall, route: Route) -> ChatResult:
-        """The whole answer. Same loop as `stream`, with one item: the result."""
+    async def complete(self, call: ChatCall) -> Answer[ChatResult]:
+        """The whole answer and its route. Same loop as `stream`, with one item: the result."""
         backends = self._backends
 
         async def one_result(candidate: Candidate) -> AsyncIterator[ChatResult]:
@@ -126,11 +143,11 @@ class Gateway:
         calls: StreamAdapter[ChatResult] = StreamAdapter(
             open=one_result, has_content=lambda result: True, usage_of=lambda r: r.usage
         )
-        return await self._one_item(call.name, call.request, call.options, route, calls)
+        return await self._one_item(call, calls)
 
     # --- embeddings -----------------------------------------------------------------------------
 
-    async def embed(self, call: EmbeddingCall, route: Route) -> EmbeddingResult:
+    async def embed(self, call: EmbeddingCall) -> Answer[EmbeddingResult]:
         backends = self._backends
 
         async def one_result(candidate: Candidate) -> AsyncIterator[EmbeddingResult]:
@@ -140,37 +157,34 @@ class Gateway:
         calls: StreamAdapter[EmbeddingResult] = StreamAdapter(
             open=one_result, has_content=lambda result: True, usage_of=lambda r: r.usage
         )
-        return await self._one_item(call.name, call.request, call.options, route, calls)
+        return await self._one_item(call, calls)
 
     # --- the parts ------------------------------------------------------------------------------
 
     async def _one_item(
-        self,
-        name: str,
-        request: ChatRequest | EmbeddingRequest,
-        options: CallOptions,
-        route: Route,
-        calls: StreamAdapter[Result],
-    ) -> Result:
+        self, call: ChatCall | EmbeddingCall, calls: StreamAdapter[Result]
+    ) -> Answer[Result]:
         """Plan, execute a one-item call, and settle its allowances and metrics whatever happens."""
-        meter = _CallMeter(self._meter, options, route)
+        meter = _CallMeter(self._meter, call)
+        record, options = meter.record, call.options
         with meter.accounting(streamed=False):
-            plan, meter.allowances = self._plan(name, request, options, route)
+            plan, meter.allowances = self._plan(call.name, call.request, options, record)
             items = execute(
                 plan,
                 calls,
-                observe=self._observer(options, route, meter.allowances),
-                admit=self._admitter(route, meter.allowances),
+                observe=self._observer(options, record, meter.allowances),
+                admit=self._admitter(record, meter.allowances),
                 first_content_s=lambda candidate: self._answer_s(candidate, options),
             )
-            return await _only_item(items, route, self._notices)
+            result = await _only_item(items, record, self._notices)
+            return Answer(result, meter.route())
 
     def _plan(
         self,
         name: str,
         request: ChatRequest | EmbeddingRequest,
         options: CallOptions,
-        route: Route,
+        route: _CallRecord,
     ) -> tuple[Plan, CallAllowances]:
         """The plan, and the call's budget reserved: one synchronous step, so no other call on
         this replica can take the same remainder in between. The plan itself only asks questions:
@@ -210,11 +224,13 @@ class Gateway:
         return plan, allowances
 
     def _admitter(
-        self, route: Route, allowances: CallAllowances
+        self, route: _CallRecord, allowances: CallAllowances
     ) -> Callable[[Candidate], str | None]:
         return lambda candidate: self._admit(candidate, route, allowances)
 
-    def _admit(self, candidate: Candidate, route: Route, allowances: CallAllowances) -> str | None:
+    def _admit(
+        self, candidate: Candidate, route: _CallRecord, allowances: CallAllowances
+    ) -> str | None:
         """Take what an attempt at `candidate` needs, as it opens: its free-tier reservation, and
         the provider's one probe when the breaker is half-open. None, or why it cannot go now
         (then nothing stays taken, and the route says why it was skipped)."""
@@ -246,12 +262,16 @@ class Gateway:
         return _smaller(provider.timeouts.total_s, options.first_token_s)
 
     def _observer(
-        self, options: CallOptions, route: Route, allowances: CallAllowances
+        self, options: CallOptions, route: _CallRecord, allowances: CallAllowances
     ) -> Callable[[AttemptReport], None]:
         return lambda report: self._observe(report, options, route, allowances)
 
     def _observe(
-        self, report: AttemptReport, options: CallOptions, route: Route, allowances: CallAllowances
+        self,
+        report: AttemptReport,
+        options: CallOptions,
+        route: _CallRecord,
+        allowances: CallAllowances,
     ) -> None:
         """Book one attempt: ledger record, breaker outcome, leases, metrics, the caller's route."""
         model = report.candidate.model
@@ -303,39 +323,115 @@ def _smaller(*limits: float | None) -> float | None:
     return min((limit for limit in limits if limit is not None), default=None)
 
 
-def _served(route: Route, candidate: Candidate, notices: Mapping[str, str]) -> None:
+def _served(route: _CallRecord, candidate: Candidate, notices: Mapping[str, str]) -> None:
     route.model, route.provider = candidate.model.id, candidate.model.provider
     route.notice = notices.get(candidate.model.id)
 
 
+class _CallRecord:
+    """What one call did so far, noted by the gateway as it goes; `route()` is what it returns.
+    Private to the gateway: callers get frozen `Route`s, never this."""
+
+    __slots__ = (
+        "attempts",
+        "cost_usd",
+        "downgraded_from",
+        "gpu_cost_usd",
+        "model",
+        "name",
+        "notice",
+        "provider",
+        "request_id",
+        "shortcut",
+        "skipped",
+        "usage",
+    )
+
+    def __init__(self, request_id: str, name: str) -> None:
+        self.request_id = request_id
+        self.name = name
+        self.shortcut: str | None = None
+        self.model: str | None = None
+        self.provider: str | None = None
+        self.attempts: list[Attempt] = []
+        self.skipped: list[Skipped] = []
+        self.usage = Usage()
+        self.cost_usd = 0.0
+        self.gpu_cost_usd = 0.0
+        self.downgraded_from: str | None = None
+        self.notice: str | None = None
+
+    def route(self, overhead_ms: float) -> Route:
+        return Route(
+            request_id=self.request_id,
+            name=self.name,
+            shortcut=self.shortcut,
+            model=self.model,
+            provider=self.provider,
+            attempts=list(self.attempts),
+            skipped=list(self.skipped),
+            usage=self.usage,
+            cost_usd=self.cost_usd,
+            gpu_cost_usd=self.gpu_cost_usd,
+            downgraded_from=self.downgraded_from,
+            notice=self.notice,
+            overhead_ms=round(overhead_ms, 3),
+        )
+
+
 class _CallMeter:
-    """Times one call, settles its allowances and tells the meter how it ended."""
+    """Times one call, settles its allowances, tells the meter how it ended, and says its route.
 
-    __slots__ = ("_first_at", "_meter", "_options", "_route", "_started", "allowances", "outcome")
+    Overhead is the call's time outside its attempts. While an attempt is open, the time since it
+    opened belongs to the attempt, not to the overhead: so a stream's overhead read at its first
+    chunk is what Switchyard spent before the serving attempt began.
+    """
 
-    def __init__(self, meter: Meter, options: CallOptions, route: Route) -> None:
+    __slots__ = (
+        "_first_at",
+        "_meter",
+        "_open_at",
+        "_opened",
+        "_options",
+        "_started",
+        "allowances",
+        "outcome",
+        "record",
+    )
+
+    def __init__(self, meter: Meter, call: ChatCall | EmbeddingCall) -> None:
         self._meter = meter
-        self._options = options
-        self._route = route
+        self._options = call.options
         self._started = time.perf_counter()
         self._first_at: float | None = None
+        self._opened = 0  # attempts opened so far
+        self._open_at: float | None = None  # when the last of them opened
+        self.record = _CallRecord(call.options.request_id, call.name)
         self.outcome = "cancelled"
         self.allowances: CallAllowances | None = None  # set once the call is planned
 
     @contextmanager
     def accounting(self, *, streamed: bool) -> Iterator[None]:
         """Around a whole call: however it ends (an answer, an error, a caller gone), its
-        reservations are settled and the metrics told the outcome."""
+        reservations are settled and the metrics told the outcome. An error leaves carrying the
+        call's route."""
         try:
             yield
             self.outcome = "ok"
         except BaseException as error:
             self.failed(error)
+            if isinstance(error, Exception):
+                with_route(error, self.route())
             raise
         finally:
             if self.allowances is not None:
                 self.allowances.finish()
             self.done(streamed=streamed)
+
+    def attempt_opened(self) -> None:
+        """Only streams tell it: a whole answer's overhead is read after its attempts ended."""
+        self._opened += 1
+        self._open_at = time.perf_counter()
 
     def first_item(self) -> None:
         if self._first_at is None:
@@ -344,24 +440,34 @@ class _CallMeter:
     def failed(self, error: BaseException) -> None:
         self.outcome = type(error).__name__ if isinstance(error, Exception) else "cancelled"
 
+    def overhead_s(self) -> float:
+        attempts = self.record.attempts  # every attempt that opened is reported when it ends
+        until = time.perf_counter()
+        if self._open_at is not None and self._opened > len(attempts):
+            until = self._open_at  # an attempt is in flight: its time so far is its own
+        attempts_s = sum(attempt.duration_ms for attempt in attempts) / 1000
+        return max(0.0, until - self._started - attempts_s)
+
+    def route(self) -> Route:
+        return self.record.route(self.overhead_s() * 1000)
+
     def done(self, *, streamed: bool) -> None:
         total = time.perf_counter() - self._started
-        route = self._route
-        attempts_s = sum(attempt.duration_ms for attempt in route.attempts) / 1000
-        last = route.attempts[-1] if route.attempts else None
+        record = self.record
+        last = record.attempts[-1] if record.attempts else None
         # Nothing tried (an unknown name, a refused budget): no model label, so that what callers
         # type cannot grow the metrics' label sets.
-        model = route.model or (last.model if last else "")
-        provider = route.provider or (last.provider if last else "")
+        model = record.model or (last.model if last else "")
+        provider = record.provider or (last.provider if last else "")
         ttft = None
         if streamed and self._first_at is not None:
             ttft = self._first_at - self._started
         self._meter.call(
-            _labels(model, provider, route.shortcut, self._options),
+            _labels(model, provider, record.shortcut, self._options),
             outcome=self.outcome,
             latency_s=total,
             ttft_s=ttft,
-            overhead_s=max(0.0, total - attempts_s),
+            overhead_s=self.overhead_s(),
         )
 
 
@@ -370,7 +476,7 @@ def _labels(model: str, provider: str, shortcut: str | None, options: CallOption
 
 
 async def _only_item(
-    items: AsyncIterator[tuple[Candidate, Result]], route: Route, notices: Mapping[str, str]
+    items: AsyncIterator[tuple[Candidate, Result]], route: _CallRecord, notices: Mapping[str, str]
 ) -> Result:
     """The single item of a one-item execution, read to its end so the attempt is booked."""
     served: tuple[Candidate, Result] | None = None

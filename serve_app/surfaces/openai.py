@@ -1,49 +1,37 @@
-"""The OpenAI wire format of the Ingress: parse requests, render answers and stream chunks.
+"""The OpenAI surface of the Ingress: a body and its headers in, a call out; an answer, a stream or
+an error back, with Switchyard's route beside it.
 
-Requests are parsed leniently where OpenAI clients send fields Switchyard does not use (they are
-ignored, as OpenAI-compatible servers do) and strictly where a field would change the answer and
-cannot be honoured (`n > 1` is refused with a 400 naming the field).
-Switchyard's own per-call options travel in an extension field, `switchyard`, that OpenAI clients
-send with `extra_body={"switchyard": {...}}`, or in `X-Switchyard-*` headers.
+What OpenAI's format says (fields, chunks, usage, the error shape) is `deployments.openai_format`'s
+business; this module adds only what is HTTP and Switchyard's own:
+
+- per-call options in an extension field, `switchyard` (OpenAI clients send it with
+  `extra_body={"switchyard": {...}}`), or in `X-Switchyard-*` headers, which win;
+- the route: a `switchyard` field in every answer and error body (OpenAI clients ignore it,
+  people read it), and `x-request-id` / `x-switchyard-*` headers;
+- SSE framing: an opening role chunk, the chunks, a last `switchyard.route` event with the
+  whole route, then `[DONE]`; an error after the first chunk is an error event, never a quiet end.
+
+`x-switchyard-overhead-ms` is the call's time in Switchyard outside its attempts (planning, failing
+over, bookkeeping; `Route.overhead_ms`). On a whole answer or an error it covers the whole call. A
+stream's headers go out with its first chunk, so there it covers what came before the serving
+attempt began; the stream's closing `switchyard.route` event carries the whole call's figure.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from deployments.canonical import (
-    ChatChunk,
-    ChatRequest,
-    ChatResult,
-    EmbeddingRequest,
-    EmbeddingResult,
-    Message,
-    ResponseFormat,
-    ToolSpec,
-    Usage,
-)
-from serve_app.routing.call import CallOptions, ChatCall, EmbeddingCall, Route
+from deployments import openai_format
+from deployments.canonical import ChatChunk, ChatResult, EmbeddingResult
+from deployments.errors import SwitchyardError
+from serve_app.routing.call import Answer, CallOptions, ChatCall, EmbeddingCall, Route
 
 
 class WireError(ValueError):
-    """The request body is not a valid call; the message names the field. Answered with 400."""
-
-
-class _Function(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    name: str
-    description: str | None = None
-    parameters: dict[str, Any] | None = None
-
-
-class _Tool(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    type: Literal["function"] = "function"
-    function: _Function
+    """The request is not a valid call; the message names the field. Answered with 400."""
 
 
 class _SwitchyardOptions(BaseModel):
@@ -54,138 +42,57 @@ class _SwitchyardOptions(BaseModel):
     first_token_s: float | None = Field(default=None, gt=0)
 
 
-class _ChatBody(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class _Envelope(BaseModel):
+    """The parts of a body that are about the HTTP exchange, not the model's answer."""
 
+    model_config = ConfigDict(extra="ignore")
     model: str
-    messages: list[dict[str, Any]] = Field(min_length=1)
     stream: bool = False
-    temperature: float | None = None
-    top_p: float | None = None
-    max_tokens: int | None = None
-    max_completion_tokens: int | None = None
-    stop: str | list[str] | None = None
-    tools: list[_Tool] | None = None
-    tool_choice: str | dict[str, Any] | None = None
-    response_format: dict[str, Any] | None = None
-    seed: int | None = None
-    n: int = 1
     user: str | None = None
     switchyard: _SwitchyardOptions | None = None
 
 
-class _EmbeddingBody(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    model: str
-    input: str | list[str]
-    dimensions: int | None = None
-    user: str | None = None
-    switchyard: _SwitchyardOptions | None = None
-
-
-def _field_errors(error: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(part) for part in item['loc']) or 'body'}: {item['msg']}"
-        for item in error.errors()
-    )
-
-
-def _options(
-    extension: _SwitchyardOptions | None, user: str | None, headers: dict[str, str]
-) -> CallOptions:
+def _options(body: Any, headers: dict[str, str]) -> tuple[_Envelope, CallOptions]:
     """Headers win over the body extension, which wins over OpenAI's `user` field."""
-    extension = extension or _SwitchyardOptions()
+    try:
+        envelope = _Envelope.model_validate(body)
+    except ValidationError as error:
+        raise WireError(f"invalid request: {openai_format.field_errors(error)}") from None
+    extension = envelope.switchyard or _SwitchyardOptions()
     values: dict[str, Any] = {
-        "tenant": headers.get("x-switchyard-tenant") or extension.tenant or user,
+        "tenant": headers.get("x-switchyard-tenant") or extension.tenant or envelope.user,
         "agent": headers.get("x-switchyard-agent") or extension.agent,
         "privacy": headers.get("x-switchyard-privacy") or extension.privacy,
         "first_token_s": headers.get("x-switchyard-first-token-s") or extension.first_token_s,
         "request_id": headers.get("x-request-id"),
     }
     try:
-        return CallOptions(**{key: value for key, value in values.items() if value is not None})
+        options = CallOptions(**{key: value for key, value in values.items() if value is not None})
     except ValidationError as error:
-        raise WireError(f"invalid Switchyard option: {_field_errors(error)}") from None
+        raise WireError(f"invalid Switchyard option: {openai_format.field_errors(error)}") from None
+    return envelope, options
 
 
 def parse_chat(body: Any, headers: dict[str, str]) -> tuple[ChatCall, bool]:
     """The call a `/v1/chat/completions` body asks for, and whether it wants a stream."""
     try:
-        wire = _ChatBody.model_validate(body)
-        if wire.n != 1:
-            raise WireError("n: only n=1 is supported")
-        tool_choice = wire.tool_choice
-        if isinstance(tool_choice, dict):
-            tool_choice = tool_choice.get("function", {}).get("name")
-        request = ChatRequest(
-            model=wire.model,
-            messages=[_message(message) for message in wire.messages],
-            temperature=wire.temperature,
-            top_p=wire.top_p,
-            max_tokens=wire.max_completion_tokens or wire.max_tokens,
-            stop=[wire.stop] if isinstance(wire.stop, str) else wire.stop,
-            tools=[
-                ToolSpec(
-                    name=tool.function.name,
-                    description=tool.function.description,
-                    parameters=tool.function.parameters or {"type": "object", "properties": {}},
-                )
-                for tool in wire.tools
-            ]
-            if wire.tools
-            else None,
-            tool_choice=tool_choice,
-            response_format=ResponseFormat.model_validate(wire.response_format)
-            if wire.response_format
-            else None,
-            seed=wire.seed,
-        )
-    except ValidationError as error:
-        raise WireError(f"invalid chat request: {_field_errors(error)}") from None
-    options = _options(wire.switchyard, wire.user, headers)
-    return ChatCall(name=wire.model, request=request, options=options), wire.stream
-
-
-def _message(raw: dict[str, Any]) -> Message:
-    """An OpenAI message; tool calls arrive nested under `function`."""
-    calls = raw.get("tool_calls")
-    if calls:
-        raw = {
-            **raw,
-            "tool_calls": [
-                {
-                    "id": call.get("id"),
-                    "name": call.get("function", {}).get("name"),
-                    "arguments": call.get("function", {}).get("arguments", "{}"),
-                }
-                for call in calls
-            ],
-        }
-    return Message.model_validate(raw)
+        request = openai_format.chat_request_from_openai(body)
+    except openai_format.OpenAIFormatError as error:
+        raise WireError(str(error)) from None
+    envelope, options = _options(body, headers)
+    return ChatCall(name=envelope.model, request=request, options=options), envelope.stream
 
 
 def parse_embedding(body: Any, headers: dict[str, str]) -> EmbeddingCall:
     try:
-        wire = _EmbeddingBody.model_validate(body)
-        inputs = [wire.input] if isinstance(wire.input, str) else wire.input
-        request = EmbeddingRequest(model=wire.model, inputs=inputs, dimensions=wire.dimensions)
-    except ValidationError as error:
-        raise WireError(f"invalid embeddings request: {_field_errors(error)}") from None
-    options = _options(wire.switchyard, wire.user, headers)
-    return EmbeddingCall(name=wire.model, request=request, options=options)
+        request = openai_format.embedding_request_from_openai(body)
+    except openai_format.OpenAIFormatError as error:
+        raise WireError(str(error)) from None
+    envelope, options = _options(body, headers)
+    return EmbeddingCall(name=envelope.model, request=request, options=options)
 
 
 # --- answers ------------------------------------------------------------------------------------
-
-
-def _usage(usage: Usage) -> dict[str, Any]:
-    return {
-        "prompt_tokens": usage.input_tokens,
-        "completion_tokens": usage.output_tokens,
-        "total_tokens": usage.input_tokens + usage.output_tokens,
-        "prompt_tokens_details": {"cached_tokens": usage.cached_input_tokens},
-    }
 
 
 def route_field(route: Route) -> dict[str, Any]:
@@ -199,77 +106,64 @@ def route_headers(route: Route) -> dict[str, str]:
         "x-switchyard-model": route.model or "",
         "x-switchyard-provider": route.provider or "",
         "x-switchyard-attempts": str(len(route.attempts)),
+        "x-switchyard-overhead-ms": f"{route.overhead_ms:.3f}",
         **({"x-switchyard-notice": route.notice} if route.notice else {}),
     }
 
 
-def chat_response(result: ChatResult, route: Route) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": "assistant", "content": result.text or None}
-    if result.tool_calls:
-        message["tool_calls"] = [
-            {
-                "id": call.id,
-                "type": "function",
-                "function": {"name": call.name, "arguments": call.arguments},
-            }
-            for call in result.tool_calls
-        ]
-    return {
-        "id": f"chatcmpl-{route.request_id}",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": route.model,
-        "choices": [{"index": 0, "message": message, "finish_reason": result.finish_reason}],
-        "usage": _usage(result.usage),
-        "switchyard": route_field(route),
-    }
+def _completion_id(route: Route) -> str:
+    return f"chatcmpl-{route.request_id}"
 
 
-def chunk_event(chunk: ChatChunk, route: Route, created: int) -> bytes:
-    """One SSE event in OpenAI's `chat.completion.chunk` shape."""
-    delta: dict[str, Any] = {}
-    if chunk.text:
-        delta["content"] = chunk.text
-    if chunk.tool_calls:
-        delta["tool_calls"] = [
-            {
-                "index": call.index,
-                **({"id": call.id, "type": "function"} if call.id else {}),
-                "function": {
-                    **({"name": call.name} if call.name else {}),
-                    "arguments": call.arguments,
-                },
-            }
-            for call in chunk.tool_calls
-        ]
-    choices = []
-    if delta or chunk.finish_reason:
-        choices = [{"index": 0, "delta": delta, "finish_reason": chunk.finish_reason}]
-    payload: dict[str, Any] = {
-        "id": f"chatcmpl-{route.request_id}",
-        "object": "chat.completion.chunk",
-        "created": created,
-        "model": route.model,
-        "choices": choices,
-    }
-    if chunk.usage is not None:
-        payload["usage"] = _usage(chunk.usage)
-    return sse(payload)
+def chat_response(answer: Answer[ChatResult], created: int) -> dict[str, Any]:
+    route = answer.route
+    body = openai_format.chat_result_to_openai(
+        answer.result, id=_completion_id(route), model=route.model, created=created
+    )
+    return {**body, "switchyard": route_field(route)}
+
+
+def embedding_response(answer: Answer[EmbeddingResult]) -> dict[str, Any]:
+    body = openai_format.embedding_result_to_openai(answer.result, model=answer.route.model)
+    return {**body, "switchyard": route_field(answer.route)}
+
+
+def error_response(error: SwitchyardError, route: Route | None) -> dict[str, Any]:
+    """The error body: OpenAI's shape, the error's own fields, and the route when there is one."""
+    extra = {"switchyard": route_field(route)} if route is not None else {}
+    return openai_format.error_to_openai(error, **extra)
+
+
+def wire_error_response(error: WireError) -> dict[str, Any]:
+    return openai_format.error_body(str(error), "invalid_request_error", 400)
+
+
+# --- streams ------------------------------------------------------------------------------------
 
 
 def role_event(route: Route, created: int) -> bytes:
     """OpenAI streams open with an empty assistant delta; some clients expect it."""
     return sse(
-        {
-            "id": f"chatcmpl-{route.request_id}",
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": route.model,
-            "choices": [
-                {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}
-            ],
-        }
+        openai_format.role_chunk(id=_completion_id(route), model=route.model, created=created)
     )
+
+
+def chunk_event(chunk: ChatChunk, route: Route, created: int) -> bytes:
+    """One SSE event in OpenAI's `chat.completion.chunk` shape."""
+    return sse(
+        openai_format.chunk_to_openai(
+            chunk, id=_completion_id(route), model=route.model, created=created
+        )
+    )
+
+
+def route_event(route: Route) -> bytes:
+    """The stream's last event before `[DONE]`: the whole route. OpenAI clients skip it (no
+    choices)."""
+    return sse({"object": ROUTE_OBJECT, "choices": [], "switchyard": route_field(route)})
+
+
+ROUTE_OBJECT = "switchyard.route"
 
 
 def sse(payload: dict[str, Any]) -> bytes:
@@ -277,24 +171,3 @@ def sse(payload: dict[str, Any]) -> bytes:
 
 
 DONE = b"data: [DONE]\n\n"
-
-
-def embedding_response(result: EmbeddingResult, route: Route) -> dict[str, Any]:
-    return {
-        "object": "list",
-        "data": [
-            {"object": "embedding", "index": index, "embedding": vector}
-            for index, vector in enumerate(result.vectors)
-        ],
-        "model": route.model,
-        "usage": {
-            "prompt_tokens": result.usage.input_tokens,
-            "total_tokens": result.usage.input_tokens,
-        },
-        "switchyard": route_field(route),
-    }
-
-
-def error_body(message: str, kind: str, status: int, **extra: Any) -> dict[str, Any]:
-    """OpenAI's error shape, so OpenAI clients raise their matching exception class."""
-    return {"error": {"message": message, "type": kind, "code": status, **extra}}

@@ -12,6 +12,7 @@ import pytest
 import ray
 
 import serve_app
+from deployments.errors import AllCandidatesFailed
 from tests.integration.conftest import Switchyard
 
 pytestmark = pytest.mark.ray
@@ -61,6 +62,31 @@ def test_the_same_calls_work_over_http(
 
     text, model = asyncio.run(streamed())
     assert (text, model) == (blocking.text, blocking.route.model)
+
+
+def test_a_failed_call_raises_the_same_error_through_a_handle_and_over_http(
+    sandbox_reset: Switchyard, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same Switchyard class, status and attempts, whichever way the call went: unwrapped
+    from Ray's RayTaskError on the handle, rebuilt from the error body over HTTP."""
+    chain = sandbox_reset.directory.chain("smart")
+    caught: dict[str, AllCandidatesFailed] = {}
+    monkeypatch.delenv("SWITCHYARD_URL", raising=False)  # this process is in the cluster: a handle
+    for transport in ("handle", "http"):
+        if transport == "http":
+            monkeypatch.setenv("SWITCHYARD_URL", sandbox_reset.url)
+        for model in chain:
+            sandbox_reset.script(model.id, fault="http_500", times=1)
+        with pytest.raises(AllCandidatesFailed) as error:
+            serve_app.complete("smart", MESSAGES, tenant="one-error")
+        caught[transport] = error.value
+    expected = [(m.id, m.provider, "ProviderServerError", 500) for m in chain]
+    for transport, error in caught.items():
+        assert type(error) is AllCandidatesFailed, transport
+        assert error.http_status == 502
+        assert [(a.model, a.provider, a.error_kind, a.status) for a in error.attempts] == expected
+        route = serve_app.route_of(error)
+        assert route is not None and len(route.attempts) == len(chain), transport
 
 
 def test_an_unknown_option_is_refused_by_name() -> None:

@@ -63,9 +63,8 @@ class Replica:
             model="", messages=[Message(role="user", content="hi there")], max_tokens=max_tokens
         )
         c = ChatCall(name=name, request=request, options=CallOptions(**options))
-        route = Route(request_id=c.options.request_id, name=c.name, shortcut=None)
-        result = await self.gateway.complete(c, route)
-        return route, result.text
+        answer = await self.gateway.complete(c)
+        return answer.route, answer.result.text
 
 
 # At $1 in / $4 out per Mtok: 6 prompt tokens (estimated) + 100 max_tokens ≈ $0.000406 reserved;
@@ -218,13 +217,13 @@ async def test_streamed_and_whole_answers_book_the_same_exact_cost() -> None:
     replica = Replica(Allowances())
     request = ChatRequest(model="", messages=[Message(role="user", content="hi")])
     streamed = ChatCall(name="smart", request=request)
-    route = Route(request_id=streamed.options.request_id, name="smart", shortcut=None)
-    chunks = [chunk async for chunk in replica.gateway.stream(streamed, route)]
+    answer = replica.gateway.stream(streamed)
+    chunks = [chunk async for chunk in answer]
     assert chunks[-1].usage is not None
     whole, _ = await replica.call("smart")
     stream_record, whole_record = replica.ledger.records
     assert stream_record.cost_usd == whole_record.cost_usd == pytest.approx(ACTUAL)
-    assert route.cost_usd == whole.cost_usd
+    assert answer.route.cost_usd == whole.cost_usd
 
 
 async def test_a_local_model_books_its_gpu_time_apart_from_cash() -> None:
@@ -272,8 +271,7 @@ async def test_an_abandoned_stream_gives_back_its_reservation_and_counts_as_canc
         model="", messages=[Message(role="user", content="hi there")], max_tokens=100
     )
     call = ChatCall(name="smart", request=request, options=CallOptions(tenant="acme"))
-    route = Route(request_id=call.options.request_id, name=call.name, shortcut=None)
-    chunks = replica.gateway.stream(call, route)
+    chunks = replica.gateway.stream(call)
     first = await anext(chunks)
     assert first.text
     assert replica.leases.available("budget:acme:day") == pytest.approx(before - ESTIMATE)

@@ -13,7 +13,7 @@ from deployments.errors import (
     StreamInterrupted,
     UnknownModel,
 )
-from serve_app.routing.call import CallOptions, ChatCall, Route
+from serve_app.routing.call import CallOptions, ChatCall
 from serve_app.routing.gateway import Gateway
 from tests.mini_directory import mini_directory
 from tests.serve_app.fakes import (
@@ -38,15 +38,11 @@ def call(name: str = "smart", text: str = "hi there", **options: object) -> Chat
     return ChatCall(name=name, request=request, options=CallOptions(**options))  # type: ignore[arg-type]
 
 
-def route_for(c: ChatCall) -> Route:
-    return Route(request_id=c.options.request_id, name=c.name, shortcut=None)
-
-
 async def test_shortcut_served_by_its_model_under_the_providers_own_name() -> None:
     gateway, backends, _, ledger = make_gateway()
     c = call()
-    route = route_for(c)
-    result = await gateway.complete(c, route)
+    answer = await gateway.complete(c)
+    result, route = answer.result, answer.route
     assert result.text == "hello from a1"
     assert (route.model, route.provider, route.shortcut) == ("alpha/a1", "alpha", "smart")
     assert backends.calls == [("alpha/a1", "a1")]
@@ -61,8 +57,8 @@ async def test_fails_over_to_backup_then_secondary() -> None:
     )
     gateway, _, health, ledger = make_gateway(backends)
     c = call()
-    route = route_for(c)
-    result = await gateway.complete(c, route)
+    answer = await gateway.complete(c)
+    result, route = answer.result, answer.route
     assert result.text == "hello from l1"
     assert [a.model for a in route.attempts] == ["alpha/a1", "beta/b1", "local/l1"]
     assert [a.outcome for a in route.attempts] == ["failed", "failed", "ok"]
@@ -80,7 +76,7 @@ async def test_hard_error_lists_every_attempt() -> None:
     )
     gateway, _, _, ledger = make_gateway(backends)
     with pytest.raises(AllCandidatesFailed) as caught:
-        await gateway.complete(call(), route_for(call()))
+        await gateway.complete(call())
     error = caught.value
     assert error.http_status == 502
     assert [(a.model, a.error_kind, a.status) for a in error.attempts] == [
@@ -97,7 +93,7 @@ async def test_callers_error_is_not_failed_over() -> None:
     )
     gateway, _, health, ledger = make_gateway(backends)
     with pytest.raises(CallerError):
-        await gateway.complete(call(), route_for(call()))
+        await gateway.complete(call())
     assert [m for m, _ in backends.calls] == ["alpha/a1"]
     assert health.outcomes == []  # the provider did nothing wrong
     assert [r.outcome for r in ledger.records] == ["caller_error"]
@@ -106,16 +102,14 @@ async def test_callers_error_is_not_failed_over() -> None:
 async def test_context_length_error_fails_over_without_counting_against_the_provider() -> None:
     too_long = ContextLengthExceeded("prompt is too long", provider="alpha", status=400)
     gateway, _, health, _ = make_gateway(ScriptedBackends(failures={"alpha/a1": [too_long]}))
-    route = route_for(call())
-    await gateway.complete(call(), route)
+    route = (await gateway.complete(call())).route
     assert route.model == "beta/b1"
     assert health.outcomes == [("beta", True)]
 
 
 async def test_open_breaker_skips_the_provider_and_says_why() -> None:
     gateway, backends, _, _ = make_gateway(health=RecordingHealth(down={"alpha"}))
-    route = route_for(call())
-    await gateway.complete(call(), route)
+    route = (await gateway.complete(call())).route
     assert route.model == "beta/b1"
     assert [(s.model, s.reason) for s in route.skipped] == [
         ("alpha/a1", "provider alpha: breaker open")
@@ -129,11 +123,11 @@ async def test_privacy_local_never_reaches_a_cloud_model_even_when_locals_fail()
     )
     gateway, _, _, _ = make_gateway(backends)
     with pytest.raises(AllCandidatesFailed) as caught:
-        await gateway.complete(call("local/l1", privacy="local"), route_for(call()))
+        await gateway.complete(call("local/l1", privacy="local"))
     assert [a.model for a in caught.value.attempts] == ["local/l1", "local/l2", "local/l3"]
     # `smart` is a cloud chain with a local secondary: privacy keeps only that one.
     with pytest.raises(AllCandidatesFailed) as caught:
-        await gateway.complete(call("smart", privacy="local"), route_for(call()))
+        await gateway.complete(call("smart", privacy="local"))
     assert [a.model for a in caught.value.attempts] == ["local/l1"]
     assert [(s.model, s.reason) for s in caught.value.skipped] == [
         ("alpha/a1", "privacy: local only"),
@@ -148,14 +142,14 @@ async def test_private_shortcut_is_local_without_asking() -> None:
     )
     gateway, _, _, _ = make_gateway(backends)
     with pytest.raises(AllCandidatesFailed) as caught:
-        await gateway.complete(call("private"), route_for(call()))
+        await gateway.complete(call("private"))
     assert {a.provider for a in caught.value.attempts} == {"local"}
 
 
 async def test_unknown_name_suggests_the_closest() -> None:
     gateway, _, _, _ = make_gateway()
     with pytest.raises(UnknownModel) as caught:
-        await gateway.complete(call("smrt"), route_for(call()))
+        await gateway.complete(call("smrt"))
     assert caught.value.suggestions[0] == "smart"
     assert caught.value.http_status == 404
 
@@ -164,7 +158,7 @@ async def test_too_long_prompt_and_missing_features_are_planned_out() -> None:
     gateway, backends, _, _ = make_gateway()
     long_prompt = "word " * 40_000  # ~50k tokens by the planner's estimate; windows are 8192
     with pytest.raises(NoCandidates) as caught:
-        await gateway.complete(call(text=long_prompt), route_for(call()))
+        await gateway.complete(call(text=long_prompt))
     assert all("context window 8192" in s.reason for s in caught.value.skipped)
 
     no_tools = mini_directory(
@@ -176,8 +170,7 @@ async def test_too_long_prompt_and_missing_features_are_planned_out() -> None:
         messages=[Message(role="user", content="weather?")],
         tools=[ToolSpec(name="get_weather")],
     )
-    route = Route(request_id="r", name="smart", shortcut=None)
-    await gateway.complete(ChatCall(name="smart", request=request), route)
+    route = (await gateway.complete(ChatCall(name="smart", request=request))).route
     assert route.model == "beta/b1"
     assert route.skipped[0].reason == "no tool calling"
     assert backends.calls == [("beta/b1", "b1")]
@@ -186,10 +179,11 @@ async def test_too_long_prompt_and_missing_features_are_planned_out() -> None:
 async def test_stream_fails_over_before_the_first_content_chunk() -> None:
     backends = ScriptedBackends(fail_after_chunks={"alpha/a1": (0, server_error("alpha"))})
     gateway, _, _, _ = make_gateway(backends)
-    route = route_for(call())
-    text = "".join([chunk.text async for chunk in gateway.stream(call(), route)])
+    answer = gateway.stream(call())
+    text = "".join([chunk.text async for chunk in answer])
     assert text == "hello from b1"
-    assert route.model == "beta/b1"
+    assert answer.route.model == "beta/b1"
+    assert [a.outcome for a in answer.route.attempts] == ["failed", "ok"]
 
 
 async def test_stream_cut_after_content_ends_with_an_error_and_books_partial_usage() -> None:
@@ -197,7 +191,7 @@ async def test_stream_cut_after_content_ends_with_an_error_and_books_partial_usa
     gateway, _, health, ledger = make_gateway(backends)
     received: list[str] = []
     with pytest.raises(StreamInterrupted):
-        async for chunk in gateway.stream(call(), route_for(call())):
+        async for chunk in gateway.stream(call()):
             received.append(chunk.text)
     assert received == ["hello ", "from "]
     assert [m for m, _ in backends.calls] == ["alpha/a1"]  # no failover once content went out
@@ -208,8 +202,7 @@ async def test_stream_cut_after_content_ends_with_an_error_and_books_partial_usa
 async def test_a_hang_hits_the_first_token_deadline_and_fails_over() -> None:
     gateway, _, _, _ = make_gateway(ScriptedBackends(hang={"alpha/a1"}))
     c = call(first_token_s=0.2)
-    route = route_for(c)
-    await gateway.complete(c, route)
+    route = (await gateway.complete(c)).route
     assert [(a.model, a.error_kind) for a in route.attempts] == [
         ("alpha/a1", "ProviderTimeout"),
         ("beta/b1", None),
@@ -218,8 +211,7 @@ async def test_a_hang_hits_the_first_token_deadline_and_fails_over() -> None:
 
 async def test_a_model_not_deployed_here_is_planned_out_not_counted_as_an_outage() -> None:
     gateway, _, health, _ = make_gateway(ScriptedBackends(undeployed={"alpha/a1"}))
-    route = route_for(call())
-    await gateway.complete(call(), route)
+    route = (await gateway.complete(call())).route
     assert route.model == "beta/b1"
     assert [(s.model, s.reason) for s in route.skipped] == [
         ("alpha/a1", "not deployed in this app")
@@ -235,6 +227,5 @@ async def test_a_notice_for_the_serving_model_is_in_the_route() -> None:
         RecordingLedger(),
         notices={"alpha/a1": "development stand-in"},
     )
-    route = route_for(call())
-    await gateway.complete(call(), route)
+    route = (await gateway.complete(call())).route
     assert route.notice == "development stand-in"
