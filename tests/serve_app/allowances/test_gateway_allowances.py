@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from deployments.canonical import ChatRequest, Message
+from deployments.canonical import ChatRequest, ChatResult, Message
 from deployments.errors import AllCandidatesFailed, BudgetExceeded, RateLimited
+from directory.schema import Directory
 from serve_app.allowances.actor import Allowances
 from serve_app.allowances.calls import ReplicaAllowances
 from serve_app.allowances.messages import LeaseGrant, LeaseReport
@@ -21,6 +22,7 @@ from serve_app.allowances.tenants import Tenants
 from serve_app.routing.call import CallOptions, ChatCall, Route
 from serve_app.routing.gateway import Gateway
 from serve_app.routing.metrics import BufferedMeter
+from serve_app.routing.plan import Candidate
 from tests.mini_directory import mini_directory
 from tests.serve_app.fakes import RecordingHealth, RecordingLedger, ScriptedBackends, server_error
 
@@ -35,6 +37,7 @@ class Replica:
         backends: ScriptedBackends | None = None,
         name: str = "replica-1",
         health: RecordingHealth | None = None,
+        directory: Directory | None = None,
     ) -> None:
         async def sync(replica: str, reports: list[LeaseReport]) -> list[LeaseGrant]:
             return allowances.sync(replica, reports)
@@ -45,7 +48,7 @@ class Replica:
         self.ledger = RecordingLedger()
         self.meter = BufferedMeter()
         self.gateway = Gateway(
-            mini_directory(),
+            directory or mini_directory(),
             self.backends,
             health or RecordingHealth(),
             self.ledger,
@@ -285,3 +288,41 @@ async def test_an_abandoned_stream_gives_back_its_reservation_and_counts_as_canc
         if metric == "switchyard_requests"
     }
     assert outcomes == {"cancelled": 1}
+
+
+class GatedBackends(ScriptedBackends):
+    """Its first answer from `model` waits until `gate` is set: a call in flight. Later calls to
+    `model` are answered at once."""
+
+    def __init__(self, model: str) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.entered = asyncio.Event()
+        self._model = model
+
+    async def complete(self, candidate: Candidate, request: ChatRequest) -> ChatResult:
+        if candidate.model.id == self._model and not self.entered.is_set():
+            self.entered.set()
+            await self.gate.wait()
+        return await super().complete(candidate, request)
+
+
+async def test_a_free_tier_backup_never_tried_reserves_nothing() -> None:
+    """While a call is in flight on its primary, the free tier that is only its backup is left
+    whole for a call whose model it is."""
+    directory = mini_directory(
+        **{
+            "alpha/a1": {"backup": "alpha/free"},
+            "alpha/free": {"free_tier": {"requests_per_day": 1, "paid_twin": "alpha/a1"}},
+        }
+    )
+    backends = GatedBackends("alpha/a1")
+    replica = Replica(Allowances(), backends=backends, directory=directory)
+    await replica.sync()
+    in_flight = asyncio.create_task(replica.call("smart"))  # alpha/a1, backup alpha/free
+    await backends.entered.wait()
+    route, _ = await replica.call("free")
+    assert (route.model, route.cost_usd) == ("alpha/free", 0.0)
+    backends.gate.set()
+    first, _ = await in_flight
+    assert first.model == "alpha/a1"
