@@ -1,23 +1,27 @@
 """What one call may spend: its free-tier and budget reservations (design §4 step 2, §6).
 
 `ReplicaAllowances` is an Ingress replica's side of the allowances: its leases (`LeaseClient`) and
-the tenants config. Per call it hands out a `CallAllowances`, which the gateway uses in three
+the tenants config. Per call it hands out a `CallAllowances`, which the gateway uses in four
 places:
 
-- while planning, as the plan's checks: `free_tier_left(model)` reserves one request and the
-  call's estimated tokens of `model`'s free tier from this replica's lease, or says the tier is
-  used up so the paid twin stands in; `budget_refusal(model)` says whether the tenant's and
-  agent's budgets can cover the call's estimated cost at that model;
-- right after planning, `reserve(candidates)`: the budget reservation, the estimate at the
+- while planning, as the plan's questions (they reserve nothing): `free_tier_left(model)` says
+  whether this replica's lease could cover one call on `model`'s free tier (if not, the paid twin
+  stands in); `budget_refusal(model)` whether the tenant's and agent's budgets can cover the
+  call's estimated cost at that model;
+- right after planning, `reserve_budget(candidates)`: the budget reservation, the estimate at the
   costliest candidate the call may fail over to, so no failover can outrun it;
+- as each attempt opens, `open_attempt(candidate)`: a free-tier model's reservation (one request,
+  the call's estimated tokens), taken only by an attempt really sent there, so a backup never
+  tried holds nothing; `cancel_attempt` gives it back if the attempt cannot start after all;
 - after each attempt (`observe`) and at the end (`finish`): a free-tier reservation is settled
   for an attempt the provider served and released for one it refused; a 429 saying the quota is
   spent marks the free tier used up at once; the budget reservation is settled with what the
   attempts really cost.
 
 All of it is synchronous arithmetic on the replica's leases: the request never waits on the actor.
-Planning and reserving happen in one synchronous step, so concurrent calls on a replica cannot
-both take the same remainder.
+Planning and reserving the budget happen in one synchronous step, and the first attempt opens
+before the call awaits anything, so concurrent calls on a replica cannot both take the same
+remainder. (A free-tier *backup* can find its tier spent by then: it is skipped, saying so.)
 
 Estimates: the prompt at 4 characters a token (`ChatRequest.estimated_prompt_tokens`), and the
 output at `max_tokens` or, when the call sets none, the tenant's `output_tokens_estimate`.
