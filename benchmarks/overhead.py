@@ -54,7 +54,7 @@ from benchmarks.servers import (
 
 SHORTCUT = "fast"  # resolves to groq/gpt-oss-20b: an OpenAI-compatible provider (openai SDK)
 PROMPT = [{"role": "user", "content": "Say hello to a new customer in a few words."}]
-MAX_TOKENS = 32
+MAX_TOKENS = 32  # the sandbox's usual answer; `--max-tokens 8` is the tiny workload
 SWITCHYARD, FORWARDER = "switchyard", "forwarder"
 FORWARDER_PREFIX = "/forwarder"
 
@@ -64,6 +64,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--requests", type=int, default=600, help="per contender and phase")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument(
+        "--max-tokens", type=int, default=MAX_TOKENS, help="the answer's length (the workload)"
+    )
     parser.add_argument("--memory-concurrency", type=int, default=200)
     parser.add_argument("--memory-requests", type=int, default=2000)
     parser.add_argument("--out", type=Path, default=None, help="write every figure as JSON here")
@@ -157,8 +160,10 @@ def start_cluster(args: argparse.Namespace, upstream: Server, ledger: Path) -> d
     }
 
 
-def targets(cluster: dict[str, Any], upstream: Server, litellm: Server | None) -> list[Target]:
-    upstream_body = {"model": "openai/gpt-oss-20b", "messages": PROMPT, "max_tokens": MAX_TOKENS}
+def targets(
+    cluster: dict[str, Any], upstream: Server, litellm: Server | None, max_tokens: int
+) -> list[Target]:
+    upstream_body = {"model": "openai/gpt-oss-20b", "messages": PROMPT, "max_tokens": max_tokens}
     gateway_body = {**upstream_body, "model": SHORTCUT}
     chat = "/v1/chat/completions"
     proxy = cluster["proxy_url"]
@@ -249,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"LiteLLM's proxy did not start, left out: {error}", file=sys.stderr)
                 report["litellm_error"] = str(error)
                 litellm = None
-        chosen = targets(cluster, upstream, litellm)
+        chosen = targets(cluster, upstream, litellm, args.max_tokens)
         if args.contenders:
             wanted = args.contenders.split(",")
             chosen = [t for t in chosen if t.name in wanted]
