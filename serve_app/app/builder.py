@@ -32,11 +32,17 @@ INGRESS_NAME = "ingress"
 # BENCHMARKS.md: handle calls from the Ingress to a CloudProxy go over gRPC instead of Ray actor
 # calls, and each replica runs its own code, and its handles' router, on the replica's event loop
 # instead of handing every request to another thread's loop. That needs code that never blocks
-# its loop, which holds for Switchyard's replicas: every call in them is awaited.
+# its loop, which holds for Switchyard's replicas: every call in them is awaited. The last two
+# are the rest of Ray's throughput-optimized bundle (`RAY_SERVE_THROUGHPUT_OPTIMIZED`; its GC
+# freeze at start-up is on by default), taken per replica rather than for the whole cluster (where
+# it breaks blocking handle calls from a plain script): Serve's per-request access log is buffered
+# and written to the replica's log file only, not copied to stderr. Measured in BENCHMARKS.md.
 FAST_PATH_ENV = {
     "RAY_SERVE_USE_GRPC_BY_DEFAULT": "1",
     "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0",
     "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP": "0",
+    "RAY_SERVE_REQUEST_PATH_LOG_BUFFER_SIZE": "1000",
+    "RAY_SERVE_LOG_TO_STDERR": "0",
 }
 
 
