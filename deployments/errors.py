@@ -15,6 +15,7 @@
     └── RoutingError                   the router itself refuses or gives up
         ├── UnknownModel               404: neither a shortcut nor a model id; did you mean …
         ├── NoCandidates               503: every candidate was dropped before any was tried
+        │   └── NoCandidateFits            400: …each for what the request itself asks
         ├── AllCandidatesFailed        502: every candidate tried failed; lists every attempt
         └── BudgetExceeded             402: the tenant's or agent's budget cannot afford the call
 
@@ -164,6 +165,22 @@ class NoCandidates(RoutingError):
         self.skipped = list(skipped)
         reasons = "; ".join(f"{s.model}: {s.reason}" for s in self.skipped)
         super().__init__(f"no candidate for {name!r} could be tried ({reasons})")
+
+
+class NoCandidateFits(NoCandidates):
+    """Every candidate was dropped for what the request asks (a feature, a context window, an
+    output limit, privacy it lacks): the caller's to change, so a 400, never retried like the
+    503 of an outage. `code` is OpenAI's: `context_length_exceeded` when the prompt fits no
+    candidate's window, so OpenAI clients recognise it."""
+
+    http_status = 400
+
+    def __init__(self, name: str, *, skipped: Iterable[Skipped], code: str | None = None) -> None:
+        self.name = name
+        self.skipped = list(skipped)
+        self.code = code
+        reasons = "; ".join(f"{s.model}: {s.reason}" for s in self.skipped)
+        RoutingError.__init__(self, f"no candidate for {name!r} can take this request ({reasons})")
 
 
 class AllCandidatesFailed(RoutingError):

@@ -61,6 +61,21 @@ class _Tool(BaseModel):
     function: _Function
 
 
+class _CalledFunction(_Function):
+    arguments: str | None = None
+
+
+class _WireToolCall(_Tool):
+    """A tool call in an assistant message of the caller's history."""
+
+    id: str
+    function: _CalledFunction
+
+
+class _ToolCalls(BaseModel):
+    tool_calls: list[_WireToolCall]
+
+
 class _ChatBody(BaseModel):
     """The fields of a chat-completions body that change the answer; others are ignored, as
     OpenAI-compatible servers do."""
@@ -89,12 +104,25 @@ class _EmbeddingBody(BaseModel):
     dimensions: int | None = None
 
 
-def field_errors(error: ValidationError) -> str:
-    """Pydantic's errors as `field.path: message`, joined: what a 400 says."""
+def field_errors(error: ValidationError, *, at: str = "") -> str:
+    """Pydantic's errors as `field.path: message`, joined: what a 400 says. `at` is the path of
+    the part that was validated (`messages.2`)."""
     return "; ".join(
-        f"{'.'.join(str(part) for part in item['loc']) or 'body'}: {item['msg']}"
+        f"{'.'.join([at] * bool(at) + [str(part) for part in item['loc']]) or 'body'}: "
+        f"{'Input should be an object' if item['type'] == 'model_type' else item['msg']}"
         for item in error.errors()
     )
+
+
+class _FieldError(Exception):
+    """A part of the body failed its validation; `str()` names the field path."""
+
+
+def _validated(model: type[BaseModel], value: Any, at: str) -> Any:
+    try:
+        return model.model_validate(value)
+    except ValidationError as error:
+        raise _FieldError(field_errors(error, at=at)) from None
 
 
 def chat_request_from_openai(body: Any) -> ChatRequest:
@@ -106,10 +134,14 @@ def chat_request_from_openai(body: Any) -> ChatRequest:
             raise OpenAIFormatError("n: only n=1 is supported")
         tool_choice = wire.tool_choice
         if isinstance(tool_choice, dict):
-            tool_choice = tool_choice.get("function", {}).get("name")
+            # `{"type": "function", "function": {"name": ...}}` forces that tool.
+            tool_choice = _validated(_Tool, tool_choice, "tool_choice").function.name
+        messages = [
+            _message_at(message, f"messages.{index}") for index, message in enumerate(wire.messages)
+        ]
         return ChatRequest(
             model=wire.model,
-            messages=[message_from_openai(message) for message in wire.messages],
+            messages=messages,
             temperature=wire.temperature,
             top_p=wire.top_p,
             max_tokens=wire.max_completion_tokens or wire.max_tokens,
@@ -132,13 +164,30 @@ def chat_request_from_openai(body: Any) -> ChatRequest:
         )
     except ValidationError as error:
         raise OpenAIFormatError(f"invalid chat request: {field_errors(error)}") from None
+    except _FieldError as error:
+        raise OpenAIFormatError(f"invalid chat request: {error}") from None
+
+
+def _message_at(raw: Mapping[str, Any], at: str) -> Message:
+    try:
+        return message_from_openai(raw)
+    except ValidationError as error:
+        raise _FieldError(field_errors(error, at=at)) from None
 
 
 def message_from_openai(raw: Mapping[str, Any]) -> Message:
-    """An OpenAI message; its tool calls arrive nested under `function`."""
+    """An OpenAI message; its tool calls arrive nested under `function`. Raises pydantic's
+    ValidationError for a message (or a tool call in it) of the wrong shape."""
     calls = raw.get("tool_calls")
     if calls:
-        raw = {**raw, "tool_calls": [_tool_call_from_openai(call) for call in calls]}
+        checked = _ToolCalls.model_validate({"tool_calls": calls}).tool_calls
+        raw = {
+            **raw,
+            "tool_calls": [
+                {"id": c.id, "name": c.function.name, "arguments": c.function.arguments or "{}"}
+                for c in checked
+            ],
+        }
     return Message.model_validate(raw)
 
 
@@ -428,7 +477,7 @@ def embedding_result_from_openai(response: Mapping[str, Any]) -> EmbeddingResult
 # --- errors -------------------------------------------------------------------------------------
 
 
-def error_body(message: str, kind: str, status: int, **extra: Any) -> dict[str, Any]:
+def error_body(message: str, kind: str, status: int | str, **extra: Any) -> dict[str, Any]:
     """OpenAI's error shape, so OpenAI clients raise their matching exception class."""
     return {"error": {"message": message, "type": kind, "code": status, **extra}}
 
@@ -437,9 +486,15 @@ def error_to_openai(error: errors.SwitchyardError, **extra: Any) -> dict[str, An
     """A Switchyard error in OpenAI's shape: `type` is its class, `code` its HTTP status, and
     `detail` its own fields (attempts, skipped, suggestions, …), from which
     `error_from_openai` rebuilds the same class on the other side of HTTP."""
-    return error_body(
-        str(error), type(error).__name__, error.http_status, detail=_fields(error), **extra
-    )
+    kind = type(error).__name__
+    return error_body(str(error), kind, _code(error), detail=_fields(error), **extra)
+
+
+def _code(error: errors.SwitchyardError) -> str | int:
+    """OpenAI's `code`: the error's own where it has one (`context_length_exceeded`), else its
+    HTTP status."""
+    own = error.code if isinstance(error, errors.NoCandidateFits) else None
+    return own or error.http_status
 
 
 def error_from_openai(body: Mapping[str, Any]) -> errors.SwitchyardError | None:

@@ -177,7 +177,9 @@ class _HTTPTransport:
                         continue
                     event = json.loads(line[6:])
                     if "error" in event:
-                        raise _error(int(event["error"].get("code") or 502), event)
+                        # `code` is the status, or OpenAI's own code (a string) where one applies.
+                        code = event["error"].get("code")
+                        raise _error(code if isinstance(code, int) else 502, event)
                     if event.get("object") == "switchyard.route":
                         yield Route.model_validate(event["switchyard"])
                         continue

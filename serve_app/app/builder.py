@@ -22,6 +22,7 @@ from directory.loader import load_directory
 from directory.schema import Directory, ModelProfile
 from serve_app.allowances.tenants import TenantConfig, Tenants
 from serve_app.surfaces.ingress import Ingress
+from serve_app.surfaces.limits import RequestLimits
 
 APP_NAME = "switchyard"
 INGRESS_NAME = "ingress"
@@ -133,17 +134,23 @@ class AppArgs(BaseModel):
     # Budgets per tenant and agent (serve_app/allowances/tenants.py). They travel in the Ingress's
     # user_config beside the directory, so a changed budget is a hot reload, not a restart.
     tenants: dict[str, TenantConfig] = Field(default_factory=dict)
+    # What a request may be (body size, depth, messages); also a hot reload (user_config).
+    limits: RequestLimits = Field(default_factory=RequestLimits)
 
 
 def user_config(args: AppArgs, directory: Directory) -> dict[str, Any]:
-    """What the Ingress's `reconfigure` gets: the directory and the tenants config.
+    """What the Ingress's `reconfigure` gets: the directory, the tenants config, the limits.
 
     Raises ValueError when a tenant's downgrade target is not in the directory."""
     tenants = Tenants(args.tenants)
     problems = tenants.check(directory)
     if problems:
         raise ValueError("; ".join(problems))
-    return {"directory": directory.to_dict(), "tenants": tenants.model_dump(mode="json")}
+    return {
+        "directory": directory.to_dict(),
+        "tenants": tenants.model_dump(mode="json"),
+        "limits": args.limits.model_dump(),
+    }
 
 
 def _deployment(cls: type, name: str, options: dict[str, Any]) -> Deployment:

@@ -42,7 +42,7 @@ from deployments.errors import (
     StreamInterrupted,
     SwitchyardError,
 )
-from serve_app.routing.plan import Candidate, Plan
+from serve_app.routing.plan import Candidate, Plan, no_candidates
 
 Item = TypeVar("Item")
 Outcome = Literal["ok", "failed", "caller_error", "interrupted"]
@@ -100,7 +100,7 @@ async def execute(
     `admit(candidate)` takes what an attempt needs just before it opens, and returns None, or why
     the candidate cannot be tried now (it is then skipped, having taken nothing)."""
     if not plan.candidates:
-        raise NoCandidates(plan.name, skipped=plan.skipped)
+        raise no_candidates(plan)
     attempts: list[Attempt] = []
     skipped = list(plan.skipped)
     number = 0

@@ -214,6 +214,7 @@ class Gateway:
                 shortcut=cheaper.shortcut,
                 candidates=cheaper.candidates,
                 skipped=plan.skipped + cheaper.skipped,
+                unfit=cheaper.unfit,
             )
         route.shortcut = plan.shortcut
         route.skipped = list(plan.skipped)

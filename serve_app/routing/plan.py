@@ -5,6 +5,11 @@ is dropped when its provider's breaker is open, the request's privacy forbids it
 window is too small for the prompt, it lacks a feature the request uses, its free tier is used up
 (its paid twin takes its place), or the budget cannot afford it. Every drop is kept with its reason
 for the answer's metadata.
+
+A plan with no candidate left says whose it is to fix (`no_candidates`): when every candidate was
+dropped for what the request asks (a feature, a context window, an output limit, privacy, a kind
+it lacks) no retry can help, so it is the caller's 400 (`NoCandidateFits`); when any was dropped
+for the gateway's state (a breaker open, a model not deployed here) it is a 503 (`NoCandidates`).
 """
 
 from __future__ import annotations
@@ -14,11 +19,14 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from deployments.canonical import ChatRequest, EmbeddingRequest, Skipped
-from deployments.errors import UnknownModel
+from deployments.errors import NoCandidateFits, NoCandidates, UnknownModel
 from directory.errors import UnknownName
 from directory.schema import Directory, ModelProfile
 
 Privacy = Literal["any", "local"]
+# Why a candidate was dropped: for what the request asks (`request`; `context_length` when the
+# prompt and its max_tokens outgrow the window), or for the gateway's state at the time.
+Cause = Literal["request", "context_length", "state"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +41,17 @@ class Plan:
     shortcut: str | None  # the shortcut, when the name was one
     candidates: tuple[Candidate, ...]
     skipped: tuple[Skipped, ...] = ()
+    # With no candidate left: whether every one was dropped for what the request asks, and how.
+    unfit: Literal["request", "context_length"] | None = None
+
+
+def no_candidates(plan: Plan) -> NoCandidates:
+    """The error for a plan with no candidate: the caller's 400 when the request fits none of
+    them, else the 503 of an outage. Either lists every candidate dropped and why."""
+    if plan.unfit is None:
+        return NoCandidates(plan.name, skipped=plan.skipped)
+    code = "context_length_exceeded" if plan.unfit == "context_length" else None
+    return NoCandidateFits(plan.name, skipped=plan.skipped, code=code)
 
 
 @dataclass(frozen=True)
@@ -68,6 +87,7 @@ def plan_call(
 
     candidates: list[Candidate] = []
     skipped: list[Skipped] = []
+    causes: set[Cause] = set()
     seen: set[str] = set()
     for model in directory.chain(primary.id):
         candidate = Candidate(model)
@@ -80,14 +100,28 @@ def plan_call(
         if candidate.model.id in seen:
             continue
         seen.add(candidate.model.id)
-        reason = _refusal(candidate.model, request, privacy, checks)
-        if reason is None and isinstance(request, EmbeddingRequest):
-            reason = _dimension_refusal(candidate.model, primary)
-        if reason is None:
+        refusal = _refusal(candidate.model, request, privacy, checks)
+        if refusal is None and isinstance(request, EmbeddingRequest):
+            refusal = _dimension_refusal(candidate.model, primary)
+        if refusal is None:
             candidates.append(candidate)
         else:
+            reason, cause = refusal
+            causes.add(cause)
             skipped.append(Skipped(model=candidate.model.id, reason=reason))
-    return Plan(name=name, shortcut=shortcut, candidates=tuple(candidates), skipped=tuple(skipped))
+    return Plan(
+        name=name,
+        shortcut=shortcut,
+        candidates=tuple(candidates),
+        skipped=tuple(skipped),
+        unfit=None if candidates else _unfit(causes),
+    )
+
+
+def _unfit(causes: set[Cause]) -> Literal["request", "context_length"] | None:
+    if not causes or "state" in causes:
+        return None
+    return "context_length" if causes == {"context_length"} else "request"
 
 
 def _refusal(
@@ -95,43 +129,50 @@ def _refusal(
     request: ChatRequest | EmbeddingRequest,
     privacy: Privacy,
     checks: PlanChecks,
-) -> str | None:
-    """Why `model` cannot take `request`, or None when it can."""
+) -> tuple[str, Cause] | None:
+    """Why `model` cannot take `request`, and whose that is, or None when it can. What the request
+    asks is checked before the gateway's state, so a permanent reason is the one reported."""
     if privacy == "local" and model.privacy != "local":
-        return "privacy: local only"
-    if not checks.deployed(model):
-        return "not deployed in this app"
+        return "privacy: local only", "request"
     wanted_kind = "chat" if isinstance(request, ChatRequest) else "embedding"
     if model.kind != wanted_kind:
-        return f"is a {model.kind} model, the request needs {wanted_kind}"
+        return f"is a {model.kind} model, the request needs {wanted_kind}", "request"
     if isinstance(request, ChatRequest):
-        reason = _feature_refusal(model, request)
-        if reason is not None:
-            return reason
+        refusal = _feature_refusal(model, request)
+        if refusal is not None:
+            return refusal
+    if not checks.deployed(model):
+        return "not deployed in this app", "state"
     if not checks.provider_available(model.provider):
-        return f"provider {model.provider}: breaker open"
-    return checks.budget_refusal(model)
+        return f"provider {model.provider}: breaker open", "state"
+    reason = checks.budget_refusal(model)
+    return None if reason is None else (reason, "state")
 
 
-def _dimension_refusal(model: ModelProfile, primary: ModelProfile) -> str | None:
+def _dimension_refusal(model: ModelProfile, primary: ModelProfile) -> tuple[str, Cause] | None:
     """Vectors of another size would not match the caller's index: no failover across sizes."""
     if model.embedding_dimensions != primary.embedding_dimensions:
-        return (
+        reason = (
             f"embeds in {model.embedding_dimensions} dimensions, "
             f"not the {primary.embedding_dimensions} of {primary.id}"
         )
+        return reason, "request"
     return None
 
 
-def _feature_refusal(model: ModelProfile, request: ChatRequest) -> str | None:
+def _feature_refusal(model: ModelProfile, request: ChatRequest) -> tuple[str, Cause] | None:
     features = model.features
     if request.uses_tools() and not features.tools:
-        return "no tool calling"
+        return "no tool calling", "request"
     if request.uses_json_schema() and not features.json_schema:
-        return "no JSON-schema output"
+        return "no JSON-schema output", "request"
     if request.uses_images() and not features.vision:
-        return "no image input"
+        return "no image input", "request"
+    limit = model.max_output_tokens
+    if request.max_tokens is not None and limit is not None and request.max_tokens > limit:
+        # Dropped, not capped: a smaller cap would end the answer sooner than the caller asked.
+        return f"max_tokens {request.max_tokens} > its output limit {limit}", "request"
     needed = request.estimated_prompt_tokens() + (request.max_tokens or 0)
     if needed > model.context_window:
-        return f"context window {model.context_window} < {needed} tokens needed"
+        return f"context window {model.context_window} < {needed} tokens needed", "context_length"
     return None

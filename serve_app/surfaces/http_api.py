@@ -4,7 +4,8 @@
 `__serve_build_asgi_app__`); tests build the same app around a gateway over in-process backends
 and drive it with httpx's ASGI transport, no Ray. Routes: OpenAI's `/v1/chat/completions`,
 `/v1/embeddings`, `/v1/models` (the wire is `serve_app.surfaces.openai`'s), and Switchyard's own
-`/v1/providers`, `/v1/spend`, `/healthz`.
+`/v1/providers`, `/v1/spend`, `/healthz`. A POST body is checked against `RequestLimits` (size,
+media type, depth, messages) before it becomes a call: bad input is a 4xx, never a 5xx.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from deployments.errors import SwitchyardError
 from directory.schema import Directory
 from serve_app.routing.call import ChatCall, route_of
 from serve_app.routing.gateway import Gateway
+from serve_app.surfaces import limits
 from serve_app.surfaces import openai as wire
+from serve_app.surfaces.limits import RequestLimits
 
 
 class Replica(Protocol):
@@ -37,9 +40,12 @@ class Replica(Protocol):
 
 
 class HttpApi:
-    def __init__(self, gateway: Gateway, replica: Replica) -> None:
+    def __init__(
+        self, gateway: Gateway, replica: Replica, limits: RequestLimits | None = None
+    ) -> None:
         self.gateway = gateway
         self.replica = replica
+        self.limits = limits or RequestLimits()  # replaced by the Ingress's `reconfigure`
         # Why the last directory or tenants config was refused, while the old one keeps serving.
         self.refused_config: str | None = None
 
@@ -60,9 +66,11 @@ class HttpApi:
     async def chat_completions(self, request: Request) -> Response:
         self.replica.ensure_started()
         try:
-            call, stream = wire.parse_chat(await _json(request), _headers(request))
+            body = await limits.read_json(request, self.limits)
+            call, stream = wire.parse_chat(body, _headers(request))
+            limits.check_chat(call.request, self.limits)
         except wire.WireError as error:
-            return JSONResponse(wire.wire_error_response(error), status_code=400)
+            return _refused(error)
         if stream:
             return await self._stream_response(call)
         try:
@@ -110,9 +118,11 @@ class HttpApi:
     async def embeddings(self, request: Request) -> Response:
         self.replica.ensure_started()
         try:
-            call = wire.parse_embedding(await _json(request), _headers(request))
+            body = await limits.read_json(request, self.limits)
+            call = wire.parse_embedding(body, _headers(request))
+            limits.check_embedding(call.request, self.limits)
         except wire.WireError as error:
-            return JSONResponse(wire.wire_error_response(error), status_code=400)
+            return _refused(error)
         try:
             answer = await self.gateway.embed(call)
         except SwitchyardError as error:
@@ -182,11 +192,8 @@ class HttpApi:
         return JSONResponse(body)
 
 
-async def _json(request: Request) -> Any:
-    try:
-        return await request.json()
-    except ValueError:
-        raise wire.WireError("the body is not valid JSON") from None
+def _refused(error: wire.WireError) -> Response:
+    return JSONResponse(wire.wire_error_response(error), status_code=error.status)
 
 
 def _headers(request: Request) -> dict[str, str]:

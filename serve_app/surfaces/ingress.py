@@ -5,10 +5,10 @@ HTTP is `serve_app.surfaces.http_api.HttpApi`'s app, built once the replica's co
 drive without Ray. Ray handles reach the same gateway through `chat_stream` and `embed_call`, which
 the entry points in `serve_app.client` use.
 
-The directory arrives in the deployment's `user_config`, with the tenants' budgets beside it
-(`tenants`); `reconfigure` swaps both in place, so `serve deploy` with a changed directory or
-changed budgets takes effect with no restart. A config that does not validate is refused whole and
-the old one keeps serving.
+The directory arrives in the deployment's `user_config`, with the tenants' budgets and the request
+limits beside it (`tenants`, `limits`); `reconfigure` swaps them in place, so `serve deploy` with
+a changed directory, budgets or limits takes effect with no restart. A config that does not
+validate is refused whole and the old one keeps serving.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from serve_app.app.runtime import ReplicaRuntime
 from serve_app.routing.call import Answer, ChatCall, EmbeddingCall, Route
 from serve_app.routing.gateway import Gateway
 from serve_app.surfaces.http_api import HttpApi
+from serve_app.surfaces.limits import RequestLimits
 
 logger = logging.getLogger("switchyard.ingress")
 
@@ -72,6 +73,7 @@ class Ingress:
         try:
             directory = directory_from_config(config)
             tenants = tenants_from_config(config)
+            request_limits = RequestLimits.model_validate(config.get("limits", {}))
             problems = tenants.check(directory)
             if problems:
                 raise ValueError("; ".join(problems))
@@ -83,6 +85,7 @@ class Ingress:
             logger.error("refused a new directory or tenants config: %s", error)
             return
         self._http.refused_config = None
+        self._http.limits = request_limits
         self._has_directory = True
         self._gateway.use_directory(directory, tenants)
         self._runtime.configure_breakers(directory)

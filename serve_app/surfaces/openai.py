@@ -31,7 +31,14 @@ from serve_app.routing.call import Answer, CallOptions, ChatCall, EmbeddingCall,
 
 
 class WireError(ValueError):
-    """The request is not a valid call; the message names the field. Answered with 400."""
+    """The request is not a valid call; the message names the field. Answered with `status`:
+    400, or 413/415 for a body too large or not JSON (`serve_app.surfaces.limits`). `param` is
+    OpenAI's name for the field, where one field is to blame."""
+
+    def __init__(self, message: str, *, status: int = 400, param: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.param = param
 
 
 class _SwitchyardOptions(BaseModel):
@@ -135,7 +142,8 @@ def error_response(error: SwitchyardError, route: Route | None) -> dict[str, Any
 
 
 def wire_error_response(error: WireError) -> dict[str, Any]:
-    return openai_format.error_body(str(error), "invalid_request_error", 400)
+    extra = {"param": error.param} if error.param is not None else {}
+    return openai_format.error_body(str(error), "invalid_request_error", error.status, **extra)
 
 
 # --- streams ------------------------------------------------------------------------------------

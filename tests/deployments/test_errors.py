@@ -39,6 +39,10 @@ _SPECIAL: dict[type[errors.SwitchyardError], tuple[tuple[Any, ...], dict[str, An
     ),
     errors.UnknownModel: (("smrat",), {"suggestions": ["smart", "smarter"]}),
     errors.NoCandidates: (("smart",), {"skipped": _SKIPPED}),
+    errors.NoCandidateFits: (
+        ("smart",),
+        {"skipped": _SKIPPED, "code": "context_length_exceeded"},
+    ),
     errors.AllCandidatesFailed: (("smart",), {"attempts": _ATTEMPTS, "skipped": _SKIPPED}),
     errors.BudgetExceeded: (
         (),

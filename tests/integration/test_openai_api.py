@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import httpx
 import openai
 import pytest
 
 from serve_app.app.builder import APP_NAME
 from tests.integration.conftest import Switchyard
+from tests.malformed_bodies import malformed_bodies
 
 pytestmark = pytest.mark.ray
 
@@ -71,6 +73,30 @@ def test_a_malformed_body_is_a_400_naming_the_field(switchyard: Switchyard) -> N
     with pytest.raises(openai.BadRequestError) as caught:
         client(switchyard).chat.completions.create(model="smart", messages=[])
     assert "messages" in str(caught.value)
+
+
+def test_the_six_malformed_bodies_of_issue_12_each_get_their_4xx(switchyard: Switchyard) -> None:
+    """Through Serve's proxy to the real app: each once got a 5xx (issue 12)."""
+    for name, malformed in malformed_bodies("fast", without_vision="workhorse").items():
+        response = httpx.post(
+            f"{switchyard.url}/v1/chat/completions",
+            content=malformed.body,
+            headers={"content-type": "application/json"},
+            timeout=60,
+        )
+        assert response.status_code == malformed.status, (name, response.text)
+        assert malformed.named in response.json()["error"]["message"], name
+
+
+def test_a_form_post_from_a_web_page_is_refused_before_it_can_spend(
+    switchyard: Switchyard,
+) -> None:
+    response = httpx.post(
+        f"{switchyard.url}/v1/chat/completions",
+        data={"model": "fast", "messages": "hi"},  # what an HTML form sends, no preflight
+        timeout=60,
+    )
+    assert response.status_code == 415
 
 
 def test_each_ingress_replica_also_answers_on_its_own_loopback_port(switchyard: Switchyard) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from deployments.canonical import ChatRequest, EmbeddingRequest, Message, ToolSpec
-from deployments.errors import UnknownModel
-from serve_app.routing.plan import Plan, PlanChecks, plan_call
+from deployments.errors import NoCandidateFits, NoCandidates, UnknownModel
+from serve_app.routing.plan import Plan, PlanChecks, no_candidates, plan_call
 from tests.mini_directory import mini_directory
 
 
@@ -86,6 +86,46 @@ def test_a_prompt_too_long_for_every_window_leaves_no_candidate() -> None:
     plan = plan_call(mini_directory(), "smart", request("word " * 40_000))
     assert plan.candidates == ()
     assert all(reason.startswith("context window 8192 <") for _, reason in reasons(plan))
+    error = no_candidates(plan)
+    assert isinstance(error, NoCandidateFits) and error.http_status == 400
+    assert error.code == "context_length_exceeded"
+
+
+def test_max_tokens_over_a_models_output_limit_drops_it_for_one_that_can() -> None:
+    directory = mini_directory(**{"beta/b1": {"max_output_tokens": 4096}})
+    plan = plan_call(directory, "smart", request(max_tokens=2000))
+    assert models(plan) == ["beta/b1"]
+    assert reasons(plan) == [
+        ("alpha/a1", "max_tokens 2000 > its output limit 1024"),
+        ("local/l1", "max_tokens 2000 > its output limit 1024"),
+    ]
+
+
+def test_a_request_no_candidate_fits_is_the_callers_400_not_an_outage() -> None:
+    plan = plan_call(mini_directory(), "smart", request(max_tokens=10**12))
+    assert plan.candidates == () and plan.unfit == "request"
+    error = no_candidates(plan)
+    assert isinstance(error, NoCandidateFits) and error.http_status == 400
+    assert error.code is None and "max_tokens 1000000000000" in str(error)
+
+
+def test_no_candidate_is_an_outage_when_any_was_dropped_for_the_gateways_state() -> None:
+    # alpha/a1 and local/l1 cannot take the prompt, but beta/b1 could, were its breaker closed:
+    # a retry may succeed, so it is the 503 clients and load balancers retry.
+    directory = mini_directory(**{"beta/b1": {"context_window": 200_000}})
+    checks = PlanChecks(provider_available=lambda provider: provider != "beta")
+    plan = plan_call(directory, "smart", request("word " * 40_000), checks=checks)
+    assert plan.candidates == () and plan.unfit is None
+    error = no_candidates(plan)
+    assert type(error) is NoCandidates and error.http_status == 503
+    assert ("beta/b1", "provider beta: breaker open") in reasons(plan)
+
+
+def test_what_the_request_lacks_is_the_reason_given_even_with_the_breaker_open() -> None:
+    checks = PlanChecks(provider_available=lambda provider: False)
+    plan = plan_call(mini_directory(), "smart", request(max_tokens=5000), checks=checks)
+    assert plan.unfit == "request"
+    assert {reason for _, reason in reasons(plan)} == {"max_tokens 5000 > its output limit 1024"}
 
 
 def test_the_budget_refuses_by_model_with_its_reason() -> None:

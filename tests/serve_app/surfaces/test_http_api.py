@@ -28,6 +28,7 @@ from tests.serve_app.fakes import (
 )
 
 MESSAGES = [{"role": "user", "content": "hi there"}]
+JSON = {"content-type": "application/json"}
 EVERY_CANDIDATE_OF_SMART = ("alpha/a1", "beta/b1", "local/l1")
 
 
@@ -159,7 +160,7 @@ async def test_an_unknown_model_is_a_404_naming_the_closest(client: httpx.AsyncC
 async def test_a_request_that_is_no_valid_call_is_a_400_naming_why(
     client: httpx.AsyncClient, content: str, named: str
 ) -> None:
-    response = await client.post("/v1/chat/completions", content=content)
+    response = await client.post("/v1/chat/completions", content=content, headers=JSON)
     assert response.status_code == 400
     assert named in response.json()["error"]["message"]
 
@@ -225,9 +226,9 @@ async def test_embeddings_from_a_chat_model_are_refused_with_the_reason(
     client: httpx.AsyncClient,
 ) -> None:
     response = await client.post("/v1/embeddings", json={"model": "smart", "input": "a text"})
-    assert response.status_code == 503
+    assert response.status_code == 400  # the caller's to change: no retry can help
     error = response.json()["error"]
-    assert error["type"] == "NoCandidates"
+    assert error["type"] == "NoCandidateFits"
     assert "the request needs embedding" in error["switchyard"]["skipped"][0]["reason"]
     assert "x-switchyard-overhead-ms" in response.headers
 
