@@ -181,9 +181,8 @@ class ChatChunk(_Frozen):
     tool_calls: list[ToolCallDelta] = Field(default_factory=list)
     finish_reason: FinishReason | None = None
     usage: Usage | None = None
-    # From an adapter: the model name the provider says answered, on the chunks that carry one.
-    # The gateway's stream replaces it on every chunk with the directory's model id (the route's
-    # `model`), unlike `ChatResult.provider_model`, which it leaves as the provider's.
+    # The model name the provider says answered, on the chunks that carry one, as in
+    # `ChatResult.provider_model`; the directory's model id is the route's `model`.
     provider_model: str | None = None
 
     def has_content(self) -> bool:

@@ -131,7 +131,7 @@ class Gateway:
             ):
                 _served(record, candidate, self._notices)
                 meter.first_item()
-                yield chunk.model_copy(update={"provider_model": candidate.model.id})
+                yield chunk
 
     async def complete(self, call: ChatCall) -> Answer[ChatResult]:
         """The whole answer and its route. Same loop as `stream`, with one item: the result."""
