@@ -60,6 +60,9 @@ class Plan:
 @dataclass
 class Samples:
     latency_ms: list[float] = field(default_factory=list)
+    # How many sequential latencies each round added (its slice of `latency_ms`), so that every
+    # round can be reported, not only the whole run.
+    round_sizes: list[int] = field(default_factory=list)
     ttft_ms: list[float] = field(default_factory=list)
     stream_ms: list[float] = field(default_factory=list)
     # One entry per concurrent burst: (requests completed, seconds taken).
@@ -185,7 +188,10 @@ async def run(plan: Plan) -> dict[str, Any]:
                 )
         for round_number in range(plan.rounds):
             if "sequential" in plan.phases:
+                before = {name: len(s.latency_ms) for name, s in out.items()}
                 await _sequential(clients, per_round, out)
+                for name, samples in out.items():
+                    samples.round_sizes.append(len(samples.latency_ms) - before[name])
             if "stream" in plan.phases:
                 await _stream(clients, per_round, out)
             if "concurrent" in plan.phases:

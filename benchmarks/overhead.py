@@ -42,7 +42,7 @@ from typing import Any
 
 from benchmarks import cpu_profile, processes
 from benchmarks.load import Plan, Target
-from benchmarks.report import Figures, ratios, table, verdicts
+from benchmarks.report import Figures, cpu_ratio, ratios, rounds_table, table, verdicts
 from benchmarks.runner import measured_burst, run_load
 from benchmarks.servers import (
     Server,
@@ -306,8 +306,18 @@ def main(argv: list[str] | None = None) -> int:
 
     report["figures"] = {name: asdict(f) for name, f in figures.items()}
     report["ratios"] = ratios(figures, SWITCHYARD)
+    bursts = report["memory_burst"]
+    if SWITCHYARD in bursts and FORWARDER in bursts:
+        report["ratios"]["cpu_vs_forwarder"] = cpu_ratio(bursts, SWITCHYARD, FORWARDER)
+    if SWITCHYARD in bursts:
+        peaks_mb = bursts[SWITCHYARD]["peak_rss_mb"]
+        report["ratios"]["peak_rss_mb"] = max(
+            mb for label, mb in peaks_mb.items() if label != "sandbox"
+        )
     report["machine_after"] = machine()
     print(table(figures, args.concurrency))
+    print()
+    print(rounds_table(figures))
     print()
     for name, errors in report["first_errors"].items():
         if errors:

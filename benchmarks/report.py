@@ -7,9 +7,13 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
-# Goals of issue 4 ("Done when", Performance).
-GOAL_OVERHEAD_MS = 6.0  # Switchyard p50 − upstream p50
-GOAL_VS_LITELLM = 3.0  # Switchyard req/s ÷ LiteLLM req/s at 32 concurrent
+# Goals of issue 10 (Performance): against the bare forwarder on the same fast paths.
+GOAL_P50_OVER_FORWARDER_MS = 1.0  # Switchyard p50 − forwarder p50
+GOAL_P99_OVER_P50 = 2.0  # Switchyard's own p99 ÷ its p50
+GOAL_RPS_VS_FORWARDER = 0.8  # Switchyard req/s ÷ forwarder req/s at the run's concurrency
+GOAL_VS_LITELLM = 4.0  # Switchyard req/s ÷ LiteLLM req/s
+GOAL_CPU_VS_FORWARDER = 1.5  # CPU per request summed over the path's processes (sandbox aside)
+GOAL_RSS_MB = 350.0  # peak RSS of each Ingress and CloudProxy replica at 200 concurrent
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -31,10 +35,16 @@ class Figures:
     ttft_p50_ms: float
     errors: int
     peak_rss_mb: dict[str, float]  # process label -> VmHWM (MB)
+    round_p50_ms: tuple[float, ...] = ()  # each round's sequential p50, in order
+    round_rps: tuple[float, ...] = ()  # each round's burst, in order
 
     @classmethod
     def of(cls, name: str, samples: dict[str, Any], memory: dict[str, float]) -> Figures:
         rates = [done / seconds for done, seconds in samples["bursts"] if seconds > 0]
+        latencies, per_round, start = samples["latency_ms"], [], 0
+        for size in samples.get("round_sizes", []):
+            per_round.append(percentile(latencies[start : start + size], 50))
+            start += size
         return cls(
             name=name,
             p50_ms=percentile(samples["latency_ms"], 50),
@@ -44,6 +54,8 @@ class Figures:
             ttft_p50_ms=percentile(samples["ttft_ms"], 50),
             errors=len(samples["errors"]),
             peak_rss_mb=memory,
+            round_p50_ms=tuple(per_round),
+            round_rps=tuple(rates),
         )
 
 
@@ -62,10 +74,32 @@ def ratios(figures: dict[str, Figures], gateway: str) -> dict[str, float]:
     if "litellm" in figures:
         out["rps_vs_litellm"] = _ratio(ours.rps, figures["litellm"].rps)
         out["p50_vs_litellm_ms"] = ours.p50_ms - figures["litellm"].p50_ms
+    out["p99_over_p50"] = _ratio(ours.p99_ms, ours.p50_ms)
     if "forwarder" in figures:
         out["rps_vs_forwarder"] = _ratio(ours.rps, figures["forwarder"].rps)
         out["p50_vs_forwarder_ms"] = ours.p50_ms - figures["forwarder"].p50_ms
     return out
+
+
+def cpu_ratio(bursts: dict[str, dict[str, Any]], gateway: str, baseline: str) -> float:
+    """CPU per request summed over each contender's processes on the path, the upstream sandbox
+    left out (it is the same for both), as the gateway's ÷ the baseline's."""
+
+    def path_ms(name: str) -> float:
+        cpu = bursts.get(name, {}).get("cpu_ms_per_request", {})
+        return sum(ms for label, ms in cpu.items() if label != "sandbox")
+
+    return _ratio(path_ms(gateway), path_ms(baseline))
+
+
+def rounds_table(figures: dict[str, Figures]) -> str:
+    """Every round's sequential p50 and burst req/s, per contender: rounds vary, so all show."""
+    rows = ["| contender | p50 ms, each round | req/s, each round |", "| --- | --- | --- |"]
+    for f in figures.values():
+        p50s = ", ".join(_f(v, 2) for v in f.round_p50_ms) or "–"
+        rates = ", ".join(_f(v, 0) for v in f.round_rps) or "–"
+        rows.append(f"| {f.name} | {p50s} | {rates} |")
+    return "\n".join(rows)
 
 
 def _f(value: float, digits: int = 1) -> str:
@@ -88,25 +122,47 @@ def table(figures: dict[str, Figures], concurrency: int) -> str:
     return "\n".join(rows)
 
 
+def _verdict(ok: bool) -> str:
+    return "meets" if ok else "misses"
+
+
 def verdicts(measured: dict[str, float]) -> list[str]:
+    """Each goal of issue 10 the run measured, with its figure and whether it holds."""
     lines = []
-    if "overhead_p50_ms" in measured:
-        value = measured["overhead_p50_ms"]
-        ok = "meets" if value <= GOAL_OVERHEAD_MS else "misses"
+    if "p50_vs_forwarder_ms" in measured:
+        value = measured["p50_vs_forwarder_ms"]
         lines.append(
-            f"Switchyard p50 − upstream p50 = {value:.2f} ms ({ok} the ≤ {GOAL_OVERHEAD_MS:.0f} ms "
-            "goal)"
+            f"p50 over the bare forwarder: {value:+.2f} ms "
+            f"({_verdict(value <= GOAL_P50_OVER_FORWARDER_MS)} ≤ {GOAL_P50_OVER_FORWARDER_MS:g} ms)"
+        )
+    if "p99_over_p50" in measured:
+        value = measured["p99_over_p50"]
+        lines.append(
+            f"p99 ÷ p50: {value:.2f}× ({_verdict(value <= GOAL_P99_OVER_P50)} ≤ "
+            f"{GOAL_P99_OVER_P50:g}×)"
+        )
+    if "rps_vs_forwarder" in measured:
+        value = measured["rps_vs_forwarder"]
+        lines.append(
+            f"req/s ÷ the forwarder's: {value:.2f}× ({_verdict(value >= GOAL_RPS_VS_FORWARDER)} "
+            f"≥ {GOAL_RPS_VS_FORWARDER:g}×)"
         )
     if "rps_vs_litellm" in measured:
         value = measured["rps_vs_litellm"]
-        ok = "meets" if value >= GOAL_VS_LITELLM else "misses"
         lines.append(
-            f"Switchyard req/s ÷ LiteLLM req/s = {value:.2f}× ({ok} the ≥ {GOAL_VS_LITELLM:.0f}× "
-            "goal)"
+            f"req/s ÷ LiteLLM's: {value:.2f}× ({_verdict(value >= GOAL_VS_LITELLM)} ≥ "
+            f"{GOAL_VS_LITELLM:g}×)"
         )
-    if "rps_vs_forwarder" in measured:
+    if "cpu_vs_forwarder" in measured:
+        value = measured["cpu_vs_forwarder"]
         lines.append(
-            f"Switchyard vs the bare Ray Serve forwarder: {measured['rps_vs_forwarder']:.2f}× its "
-            f"req/s, {measured['p50_vs_forwarder_ms']:+.2f} ms p50"
+            f"CPU per request ÷ the forwarder's: {value:.2f}× "
+            f"({_verdict(value <= GOAL_CPU_VS_FORWARDER)} ≤ {GOAL_CPU_VS_FORWARDER:g}×)"
+        )
+    if "peak_rss_mb" in measured:
+        value = measured["peak_rss_mb"]
+        lines.append(
+            f"largest replica's peak RSS at 200 concurrent: {value:.0f} MB "
+            f"({_verdict(value < GOAL_RSS_MB)} < {GOAL_RSS_MB:g} MB)"
         )
     return lines
