@@ -5,6 +5,7 @@
     │   ├── FailoverError              the router tries the next candidate
     │   │   ├── ProviderUnavailable        connection refused/reset, DNS
     │   │   ├── ProviderTimeout            no answer (or no first token) within the deadline
+    │   │   │   └── CallerDeadline             …the caller's own, shorter one: no breaker counts it
     │   │   ├── ProviderServerError        5xx
     │   │   ├── RateLimited                429; retry_after_s, quota_exhausted
     │   │   ├── AuthenticationFailed       401/403: a broken key is an outage of that provider
@@ -94,6 +95,11 @@ class ProviderUnavailable(FailoverError):
 
 class ProviderTimeout(FailoverError):
     pass
+
+
+class CallerDeadline(ProviderTimeout):
+    """The caller's `first_token_s`, shorter than the provider's own limit, ran out. It fails over
+    like any timeout, but says nothing of the provider's health: no breaker counts it."""
 
 
 class ProviderServerError(FailoverError):

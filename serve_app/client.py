@@ -168,7 +168,9 @@ class _HTTPTransport:
                 "POST",
                 self._url,
                 json=_request_body(call),
-                headers={"x-request-id": call.options.request_id},
+                headers={"x-request-id": call.options.request_id}
+                if call.options.request_id is not None
+                else {},
             ) as response:
                 if response.status_code != 200:
                     raise _error(response.status_code, json.loads(await response.aread()))

@@ -1,7 +1,7 @@
 """The cost ledger (design §6).
 
 - `cost_usd(usage, pricing)`, `price_version(pricing)`: an attempt's cost by the vendor's formula.
-- `UsageRecord`: one per attempt, key (request_id, attempt); `UsageRecord.priced(...)` costs it.
+- `UsageRecord`: one per attempt, key (call_id, attempt); `UsageRecord.priced(...)` costs it.
 - `LedgerStore` / `SQLiteLedgerStore`: where records live; SQLite (WAL) is the embedded default.
 - `CostLedger`: owns the store; one named, self-restarting Ray actor, created by the first
   Ingress replica's `ReplicaRuntime`.

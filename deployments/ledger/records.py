@@ -1,4 +1,9 @@
-"""The usage record: one per attempt (design §4, step 7), keyed by (request_id, attempt)."""
+"""The usage record: one per attempt (design §4, step 7), keyed by (call_id, attempt).
+
+`call_id` is the gateway's own id for the call, unique whatever the caller sends; the caller's
+`X-Request-Id` (`request_id`) is kept beside it as a label, never as a key: three calls reusing
+one request id are three calls, booked three times.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +21,9 @@ RecordOutcome = Literal["ok", "failed", "caller_error", "interrupted"]
 class UsageRecord(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    request_id: str = Field(min_length=1)
-    attempt: int = Field(ge=0)  # the attempt's number within the request
+    call_id: str = Field(min_length=1)  # the gateway's id for the call
+    attempt: int = Field(ge=0)  # the attempt's number within the call
+    request_id: str | None = None  # the caller's id for the call, when it gave one
     ts: AwareDatetime  # when the attempt ended; stored in UTC
     tenant: str
     agent: str
@@ -45,7 +51,7 @@ class UsageRecord(BaseModel):
 
     @property
     def key(self) -> tuple[str, int]:
-        return (self.request_id, self.attempt)
+        return (self.call_id, self.attempt)
 
     @classmethod
     def priced(
@@ -53,7 +59,7 @@ class UsageRecord(BaseModel):
         *,
         usage: Usage,
         pricing: Prices,
-        request_id: str,
+        call_id: str,
         attempt: int,
         tenant: str,
         agent: str,
@@ -64,6 +70,7 @@ class UsageRecord(BaseModel):
         outcome: RecordOutcome,
         ttft_ms: float | None = None,
         error_kind: str | None = None,
+        request_id: str | None = None,
         ts: datetime | None = None,
         gpu_tokens_per_s: float | None = None,
     ) -> UsageRecord:
@@ -71,8 +78,9 @@ class UsageRecord(BaseModel):
         attempt books whatever usage it had; usually none). `gpu_tokens_per_s`: a local model's
         throughput per replica, for its GPU cost."""
         return cls(
-            request_id=request_id,
+            call_id=call_id,
             attempt=attempt,
+            request_id=request_id,
             ts=ts or datetime.now(UTC),
             tenant=tenant,
             agent=agent,

@@ -3,11 +3,15 @@
 A cluster that wants a server database implements `LedgerStore`; nothing else changes. The
 SQLite store keeps records on disk, so the CostLedger actor's memory does not grow with them
 (SQLite's page cache is bounded), and writes each batch in one transaction with `INSERT OR IGNORE`
-on the (request_id, attempt) primary key, so a batch sent twice is booked once.
+on the (call_id, attempt) primary key, so a batch sent twice is booked once. `call_id` is the
+gateway's own id for a call; the caller's `X-Request-Id` is the `request_id` column, a label only.
 
-The file carries its schema version (`PRAGMA user_version`). Version 2 added `gpu_cost_usd`; a
-version-1 file is migrated in place when the store opens it for writing. A read-only store (the
-`switchyard spend` CLI) never writes, and reads a version-1 file as having no GPU cost.
+The file carries its schema version (`PRAGMA user_version`). Version 2 added `gpu_cost_usd`;
+version 3 renamed the key column `request_id` to `call_id` (older rows keep their key there) and
+added the caller's `request_id` (NULL on older rows: which of their keys were callers' is not
+known). An older file is migrated in place when the store opens it for writing. A read-only store
+(the `switchyard spend` CLI) never writes, and reads an older file as it is: a version-1 file has
+no GPU cost.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ class SpendRow(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     group: dict[str, str | None]
-    requests: int  # distinct request ids
+    requests: int  # distinct calls (call ids)
     attempts: int  # records
     input_tokens: int
     output_tokens: int
@@ -49,7 +53,7 @@ class SpendRow(BaseModel):
 
 class LedgerStore(Protocol):
     def write_batch(self, records: Sequence[UsageRecord]) -> int:
-        """Store the records; return how many were new. Idempotent per (request_id, attempt)."""
+        """Store the records; return how many were new. Idempotent per (call_id, attempt)."""
         ...
 
     def spend(self, group_by: Sequence[str] = (), filters: Filters | None = None) -> list[SpendRow]:
@@ -75,8 +79,9 @@ def check_query(group_by: Sequence[str], filters: Filters) -> None:
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS usage (
-    request_id TEXT NOT NULL,
+    call_id TEXT NOT NULL,
     attempt INTEGER NOT NULL,
+    request_id TEXT,
     ts TEXT NOT NULL,
     day TEXT NOT NULL,
     tenant TEXT NOT NULL,
@@ -96,16 +101,17 @@ CREATE TABLE IF NOT EXISTS usage (
     latency_ms REAL NOT NULL,
     outcome TEXT NOT NULL,
     error_kind TEXT,
-    PRIMARY KEY (request_id, attempt)
+    PRIMARY KEY (call_id, attempt)
 );
 CREATE INDEX IF NOT EXISTS usage_day ON usage (day);
 CREATE INDEX IF NOT EXISTS usage_tenant_day ON usage (tenant, day);
 """
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _COLUMNS = (
-    "request_id",
+    "call_id",
     "attempt",
+    "request_id",
     "ts",
     "day",
     "tenant",
@@ -136,8 +142,9 @@ _Row = tuple[str | int | float | None, ...]
 
 def _row(record: UsageRecord) -> _Row:
     return (
-        record.request_id,
+        record.call_id,
         record.attempt,
+        record.request_id,
         record.ts.isoformat(),
         record.ts.date().isoformat(),  # UTC day: ts is UTC
         record.tenant,
@@ -199,6 +206,9 @@ class SQLiteLedgerStore:
                 self._conn.execute(
                     "ALTER TABLE usage ADD COLUMN gpu_cost_usd REAL NOT NULL DEFAULT 0"
                 )
+            if "call_id" not in columns:  # versions 1 and 2: their key was the caller's id or ours
+                self._conn.execute("ALTER TABLE usage RENAME COLUMN request_id TO call_id")
+                self._conn.execute("ALTER TABLE usage ADD COLUMN request_id TEXT")
             self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except BaseException:
             self._conn.execute("ROLLBACK")
@@ -242,9 +252,10 @@ class SQLiteLedgerStore:
         n = len(groups)
         failed = ", ".join(f"'{outcome}'" for outcome in FAILED_OUTCOMES)
         gpu = "gpu_cost_usd" if "gpu_cost_usd" in self._columns else "0.0"  # a version-1 file
+        key = "call_id" if "call_id" in self._columns else "request_id"  # versions 1 and 2
         sql = (
             f"SELECT {''.join(g + ', ' for g in groups)}"
-            "COUNT(DISTINCT request_id), COUNT(*), "
+            f"COUNT(DISTINCT {key}), COUNT(*), "
             "COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0), "
             "COALESCE(SUM(cached_input_tokens), 0), COALESCE(SUM(cache_write_tokens), 0), "
             f"COALESCE(SUM(cost_usd), 0.0), COALESCE(SUM(outcome IN ({failed})), 0), "

@@ -11,7 +11,8 @@ budgets takes effect in place, like a changed directory. In YAML (or `AppArgs.te
         on_exhausted: {downgrade_to: cheap}   # default: refuse with HTTP 402
         output_tokens_estimate: 1024          # for calls that set no max_tokens
 
-A tenant or agent not listed has no budget. Days and months are UTC.
+A tenant or agent not listed has no budget. Days and months are UTC. Only listed tenants and
+agents (and the name `default`) get metric label values of their own (`Tenants.label_values`).
 """
 
 from __future__ import annotations
@@ -60,6 +61,11 @@ class TenantConfig(BaseModel):
         return self.on_exhausted.downgrade_to if isinstance(self.on_exhausted, Downgrade) else None
 
 
+# The metric label value of every tenant or agent name the tenants config does not list.
+OTHER_LABEL = "other"
+DEFAULT_NAME = "default"  # what a call that names no tenant or agent is booked under
+
+
 class Tenants(RootModel[dict[str, TenantConfig]]):
     """Every tenant's config, by tenant name."""
 
@@ -67,6 +73,17 @@ class Tenants(RootModel[dict[str, TenantConfig]]):
 
     def get(self, tenant: str) -> TenantConfig | None:
         return self.root.get(tenant)
+
+    def label_values(self, tenant: str, agent: str) -> tuple[str, str]:
+        """The (tenant, agent) metric label values for a caller's names: their own for a tenant
+        this config lists (or `default`) and for that tenant's listed agents (or `default`),
+        `other` for the rest, so that a caller inventing names cannot grow Prometheus's series.
+        The ledger keeps the names as given."""
+        config = self.root.get(tenant)
+        if config is None and tenant != DEFAULT_NAME:
+            return OTHER_LABEL, OTHER_LABEL
+        known_agent = agent == DEFAULT_NAME or (config is not None and agent in config.agents)
+        return tenant, agent if known_agent else OTHER_LABEL
 
     def check(self, directory: Directory) -> list[str]:
         """Problems against `directory`: a downgrade target that resolves to nothing."""

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from deployments.canonical import (
     Attempt,
@@ -23,6 +23,14 @@ from deployments.canonical import (
     Skipped,
     Usage,
 )
+
+FIRST_TOKEN_FLOOR_S = 1.0
+REQUEST_ID_MAX = 128
+
+
+def new_call_id() -> str:
+    """The server's id for one call: what keys its ledger records, whatever the caller sends."""
+    return uuid.uuid4().hex
 
 
 class CallOptions(BaseModel):
@@ -36,8 +44,21 @@ class CallOptions(BaseModel):
     # Per attempt: the most seconds until the first token reaches the caller, i.e. a stream's
     # first content, or a whole answer (complete, embed), which arrives all at once. The
     # provider's own limit (providers.yaml `timeouts`) applies too; the smaller wins.
-    first_token_s: float | None = Field(default=None, gt=0)
-    request_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    # Below FIRST_TOKEN_FLOOR_S a call would time out on any provider, and used to be a way for
+    # a caller to make healthy providers look down; such a deadline is refused.
+    first_token_s: float | None = Field(default=None, ge=FIRST_TOKEN_FLOOR_S)
+    # The caller's own id for the call (HTTP: `X-Request-Id`), kept in the ledger beside the
+    # call's server-made `call_id`; only ever a label: never a key, never idempotency.
+    request_id: str | None = None
+
+    @field_validator("request_id")
+    @classmethod
+    def _printable(cls, request_id: str | None) -> str | None:
+        if request_id is not None and not (
+            0 < len(request_id) <= REQUEST_ID_MAX and all(" " <= c <= "~" for c in request_id)
+        ):
+            raise ValueError(f"must be 1 to {REQUEST_ID_MAX} printable ASCII characters")
+        return request_id
 
 
 class ChatCall(BaseModel):
@@ -63,7 +84,8 @@ class Route(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    request_id: str
+    call_id: str  # made by the gateway, unique per call; keys the call's ledger records
+    request_id: str | None = None  # the caller's id, when it gave one
     name: str
     shortcut: str | None
     model: str | None = None  # directory id of the model that served

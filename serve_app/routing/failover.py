@@ -19,7 +19,8 @@ Two things the loop owns, so that no other layer decides them again:
 - **The first-content deadline**, per attempt (`first_content_s`): the most seconds from opening
   the attempt to its first item with content (a stream's first token; a whole answer, which
   arrives at once). It covers every backend alike, cloud adapters and local models. Adapters keep
-  only their SDK's transport timeouts (connect, read).
+  only their SDK's transport timeouts (connect, read). A deadline that was the caller's own
+  (`Deadline.callers`) ends the attempt with `CallerDeadline`, which no breaker counts.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from typing import Generic, Literal, TypeVar
 from deployments.canonical import Attempt, Skipped, Usage
 from deployments.errors import (
     AllCandidatesFailed,
+    CallerDeadline,
     CallerError,
     FailoverError,
     NoCandidates,
@@ -46,6 +48,14 @@ from serve_app.routing.plan import Candidate, Plan, no_candidates
 
 Item = TypeVar("Item")
 Outcome = Literal["ok", "failed", "caller_error", "interrupted"]
+
+
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    """An attempt's most seconds to its first content, and whose limit that is."""
+
+    seconds: float
+    callers: bool = False  # the caller's own `first_token_s`, not the provider's limit
 
 
 @dataclass(frozen=True)
@@ -92,7 +102,7 @@ async def execute(
     *,
     observe: Callable[[AttemptReport], None],
     admit: Callable[[Candidate], str | None] = lambda candidate: None,
-    first_content_s: Callable[[Candidate], float | None] = lambda candidate: None,
+    first_content_s: Callable[[Candidate], Deadline | None] = lambda candidate: None,
     clock: Callable[[], float] = time.perf_counter,
 ) -> AsyncIterator[tuple[Candidate, Item]]:
     """Yield `(candidate, item)` from the first candidate that serves the plan.
@@ -112,7 +122,7 @@ async def execute(
         number += 1
         started = clock()
         limit = first_content_s(candidate)
-        content_by = None if limit is None else asyncio.get_running_loop().time() + limit
+        content_by = None if limit is None else asyncio.get_running_loop().time() + limit.seconds
         ttft_ms: float | None = None
         usage = Usage()
         content_sent = False
@@ -138,11 +148,8 @@ async def execute(
                 except StopAsyncIteration:
                     break
                 except _Late as late:
-                    raise ProviderTimeout(
-                        f"no first token within {limit:g}s",
-                        provider=candidate.model.provider,
-                        model=candidate.model.id,
-                    ) from late.__cause__
+                    assert limit is not None  # only a deadline makes _Late
+                    raise _late_error(limit, candidate) from late.__cause__
                 if ttft_ms is None:
                     ttft_ms = (clock() - started) * 1000
                 usage = calls.usage_of(item) or usage
@@ -195,6 +202,20 @@ async def _next_before(items: AsyncIterator[Item], deadline: float | None) -> It
         if scope.expired():
             raise _Late() from error
         raise
+
+
+def _late_error(limit: Deadline, candidate: Candidate) -> ProviderTimeout:
+    if limit.callers:
+        return CallerDeadline(
+            f"no first token within the caller's first_token_s ({limit.seconds:g}s)",
+            provider=candidate.model.provider,
+            model=candidate.model.id,
+        )
+    return ProviderTimeout(
+        f"no first token within {limit.seconds:g}s",
+        provider=candidate.model.provider,
+        model=candidate.model.id,
+    )
 
 
 def _as_failover(error: Exception, candidate: Candidate) -> FailoverError:

@@ -24,7 +24,7 @@ from deployments.canonical import (
     Skipped,
     Usage,
 )
-from deployments.errors import ContextLengthExceeded, FailoverError
+from deployments.errors import CallerDeadline, ContextLengthExceeded, FailoverError
 from deployments.ledger.records import UsageRecord
 from directory.schema import Directory, ModelProfile
 from serve_app.allowances.calls import CallAllowances, ReplicaAllowances, gpu_tokens_per_s
@@ -36,9 +36,10 @@ from serve_app.routing.call import (
     EmbeddingCall,
     Route,
     StreamedAnswer,
+    new_call_id,
     with_route,
 )
-from serve_app.routing.failover import AttemptReport, StreamAdapter, execute
+from serve_app.routing.failover import AttemptReport, Deadline, StreamAdapter, execute
 from serve_app.routing.metrics import CallLabels, Meter, NullMeter
 from serve_app.routing.plan import Candidate, Plan, PlanChecks, plan_call
 
@@ -106,7 +107,7 @@ class Gateway:
 
     def stream(self, call: ChatCall) -> StreamedAnswer:
         """The answer's chunks; the returned stream's `route` is whole once they are done."""
-        meter = _CallMeter(self._meter, call)
+        meter = self._call_meter(call)
         return StreamedAnswer(self._stream(call, meter), meter.route)
 
     async def _stream(self, call: ChatCall, meter: _CallMeter) -> AsyncIterator[ChatChunk]:
@@ -125,7 +126,7 @@ class Gateway:
             async for candidate, chunk in execute(
                 plan,
                 calls,
-                observe=self._observer(call.options, record, meter.allowances),
+                observe=self._observer(meter, meter.allowances),
                 admit=self._admitter(record, meter.allowances),
                 first_content_s=lambda candidate: self._first_token_s(candidate, call.options),
             ):
@@ -165,19 +166,24 @@ class Gateway:
         self, call: ChatCall | EmbeddingCall, calls: StreamAdapter[Result]
     ) -> Answer[Result]:
         """Plan, execute a one-item call, and settle its allowances and metrics whatever happens."""
-        meter = _CallMeter(self._meter, call)
+        meter = self._call_meter(call)
         record, options = meter.record, call.options
         with meter.accounting(streamed=False):
             plan, meter.allowances = self._plan(call.name, call.request, options, record)
             items = execute(
                 plan,
                 calls,
-                observe=self._observer(options, record, meter.allowances),
+                observe=self._observer(meter, meter.allowances),
                 admit=self._admitter(record, meter.allowances),
                 first_content_s=lambda candidate: self._answer_s(candidate, options),
             )
             result = await _only_item(items, record, self._notices)
             return Answer(result, meter.route())
+
+    def _call_meter(self, call: ChatCall | EmbeddingCall) -> _CallMeter:
+        options = call.options
+        who = self._allowances.tenants.label_values(options.tenant, options.agent)
+        return _CallMeter(self._meter, call, who)
 
     def _plan(
         self,
@@ -252,42 +258,47 @@ class Gateway:
     # Per attempt, the most seconds to the first content (design §4 step 3): the provider's own
     # limit (providers.yaml) and the caller's `first_token_s`, the smaller. A stream's first
     # content is its first token; a whole answer's is the answer, so its provider limit is the
-    # whole-answer one. `execute` enforces both; no adapter does.
+    # whole-answer one. `execute` enforces both; no adapter does. The deadline says whether it
+    # is the caller's: a caller's own deadline running out says nothing of the provider's health.
 
-    def _first_token_s(self, candidate: Candidate, options: CallOptions) -> float | None:
+    def _first_token_s(self, candidate: Candidate, options: CallOptions) -> Deadline | None:
         provider = self.directory.providers[candidate.model.provider]
-        return _smaller(provider.timeouts.first_token_s, options.first_token_s)
+        return _deadline(provider.timeouts.first_token_s, options.first_token_s)
 
-    def _answer_s(self, candidate: Candidate, options: CallOptions) -> float | None:
+    def _answer_s(self, candidate: Candidate, options: CallOptions) -> Deadline | None:
         provider = self.directory.providers[candidate.model.provider]
-        return _smaller(provider.timeouts.total_s, options.first_token_s)
+        return _deadline(provider.timeouts.total_s, options.first_token_s)
 
     def _observer(
-        self, options: CallOptions, route: _CallRecord, allowances: CallAllowances
+        self, meter: _CallMeter, allowances: CallAllowances
     ) -> Callable[[AttemptReport], None]:
-        return lambda report: self._observe(report, options, route, allowances)
+        return lambda report: self._observe(report, meter, allowances)
 
     def _observe(
         self,
         report: AttemptReport,
-        options: CallOptions,
-        route: _CallRecord,
+        meter: _CallMeter,
         allowances: CallAllowances,
     ) -> None:
         """Book one attempt: ledger record, breaker outcome, leases, metrics, the caller's route."""
+        route, options = meter.record, meter.options
         model = report.candidate.model
         route.attempts.append(report.as_attempt())
         route.usage = route.usage + report.usage
         # Only the provider's own failures count against its breaker: a prompt too long for the
-        # model, a caller's error or a caller who hung up say nothing of its health.
+        # model, a caller's error, a caller who hung up or the caller's own deadline running out
+        # say nothing of its health.
         error = report.error
         if report.outcome == "ok":
             self._health.record(model.provider, True)
-        elif isinstance(error, FailoverError) and not isinstance(error, ContextLengthExceeded):
+        elif isinstance(error, FailoverError) and not isinstance(
+            error, ContextLengthExceeded | CallerDeadline
+        ):
             self._health.record(model.provider, False, error)
         record = UsageRecord.priced(
             usage=report.usage,
             pricing=model.pricing,
+            call_id=route.call_id,
             request_id=options.request_id,
             attempt=report.number,
             tenant=options.tenant,
@@ -305,7 +316,7 @@ class Gateway:
         route.cost_usd += record.cost_usd
         route.gpu_cost_usd += record.gpu_cost_usd
         allowances.observe(report, record.cost_usd)
-        labels = _labels(model.id, model.provider, route.shortcut, options)
+        labels = meter.labels(model.id, model.provider)
         self._meter.attempt(
             labels,
             input_tokens=report.usage.input_tokens,
@@ -320,8 +331,11 @@ class Gateway:
             )
 
 
-def _smaller(*limits: float | None) -> float | None:
-    return min((limit for limit in limits if limit is not None), default=None)
+def _deadline(providers_s: float | None, callers_s: float | None) -> Deadline | None:
+    """The smaller limit; on a tie the provider's, which it was configured to meet."""
+    if callers_s is not None and (providers_s is None or callers_s < providers_s):
+        return Deadline(callers_s, callers=True)
+    return None if providers_s is None else Deadline(providers_s)
 
 
 def _served(route: _CallRecord, candidate: Candidate, notices: Mapping[str, str]) -> None:
@@ -335,6 +349,7 @@ class _CallRecord:
 
     __slots__ = (
         "attempts",
+        "call_id",
         "cost_usd",
         "downgraded_from",
         "gpu_cost_usd",
@@ -348,7 +363,8 @@ class _CallRecord:
         "usage",
     )
 
-    def __init__(self, request_id: str, name: str) -> None:
+    def __init__(self, request_id: str | None, name: str) -> None:
+        self.call_id = new_call_id()
         self.request_id = request_id
         self.name = name
         self.shortcut: str | None = None
@@ -364,6 +380,7 @@ class _CallRecord:
 
     def route(self, overhead_ms: float) -> Route:
         return Route(
+            call_id=self.call_id,
             request_id=self.request_id,
             name=self.name,
             shortcut=self.shortcut,
@@ -393,16 +410,18 @@ class _CallMeter:
         "_meter",
         "_open_at",
         "_opened",
-        "_options",
         "_started",
+        "_who",
         "allowances",
+        "options",
         "outcome",
         "record",
     )
 
-    def __init__(self, meter: Meter, call: ChatCall | EmbeddingCall) -> None:
+    def __init__(self, meter: Meter, call: ChatCall | EmbeddingCall, who: tuple[str, str]) -> None:
         self._meter = meter
-        self._options = call.options
+        self.options = call.options
+        self._who = who  # the (tenant, agent) label values: `Tenants.label_values`
         self._started = time.perf_counter()
         self._first_at: float | None = None
         self._opened = 0  # attempts opened so far
@@ -452,6 +471,10 @@ class _CallMeter:
     def route(self) -> Route:
         return self.record.route(self.overhead_s() * 1000)
 
+    def labels(self, model: str, provider: str) -> CallLabels:
+        tenant, agent = self._who
+        return CallLabels(model, provider, self.record.shortcut or "", tenant, agent)
+
     def done(self, *, streamed: bool) -> None:
         total = time.perf_counter() - self._started
         record = self.record
@@ -464,16 +487,12 @@ class _CallMeter:
         if streamed and self._first_at is not None:
             ttft = self._first_at - self._started
         self._meter.call(
-            _labels(model, provider, record.shortcut, self._options),
+            self.labels(model, provider),
             outcome=self.outcome,
             latency_s=total,
             ttft_s=ttft,
             overhead_s=self.overhead_s(),
         )
-
-
-def _labels(model: str, provider: str, shortcut: str | None, options: CallOptions) -> CallLabels:
-    return CallLabels(model, provider, shortcut or "", options.tenant, options.agent)
 
 
 async def _only_item(

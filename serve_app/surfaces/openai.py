@@ -7,7 +7,9 @@ business; this module adds only what is HTTP and Switchyard's own:
 - per-call options in an extension field, `switchyard` (OpenAI clients send it with
   `extra_body={"switchyard": {...}}`), or in `X-Switchyard-*` headers, which win;
 - the route: a `switchyard` field in every answer and error body (OpenAI clients ignore it,
-  people read it), and `x-request-id` / `x-switchyard-*` headers;
+  people read it), and `x-request-id` / `x-switchyard-*` headers. `x-switchyard-call-id` is the
+  gateway's own id for the call (it keys the ledger); `x-request-id` echoes the caller's
+  `X-Request-Id` (1 to 128 printable ASCII characters, else 400), or is the call id when none came;
 - SSE framing: an opening role chunk, the chunks, a last `switchyard.route` event with the
   whole route, then `[DONE]`; an error after the first chunk is an error event, never a quiet end.
 
@@ -22,7 +24,7 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from deployments import openai_format
 from deployments.canonical import ChatChunk, ChatResult, EmbeddingResult
@@ -46,7 +48,7 @@ class _SwitchyardOptions(BaseModel):
     tenant: str | None = None
     agent: str | None = None
     privacy: Literal["any", "local"] | None = None
-    first_token_s: float | None = Field(default=None, gt=0)
+    first_token_s: float | None = None  # its floor is CallOptions' to check
 
 
 class _Envelope(BaseModel):
@@ -70,7 +72,10 @@ def _options(body: Any, headers: dict[str, str]) -> tuple[_Envelope, CallOptions
         "tenant": headers.get("x-switchyard-tenant") or extension.tenant or envelope.user,
         "agent": headers.get("x-switchyard-agent") or extension.agent,
         "privacy": headers.get("x-switchyard-privacy") or extension.privacy,
-        "first_token_s": headers.get("x-switchyard-first-token-s") or extension.first_token_s,
+        # Not `or`: a deadline of 0 is refused, not taken for none.
+        "first_token_s": _first_given(
+            headers.get("x-switchyard-first-token-s"), extension.first_token_s
+        ),
         "request_id": headers.get("x-request-id"),
     }
     try:
@@ -78,6 +83,10 @@ def _options(body: Any, headers: dict[str, str]) -> tuple[_Envelope, CallOptions
     except ValidationError as error:
         raise WireError(f"invalid Switchyard option: {openai_format.field_errors(error)}") from None
     return envelope, options
+
+
+def _first_given(*values: str | float | None) -> str | float | None:
+    return next((value for value in values if value is not None), None)
 
 
 def parse_chat(body: Any, headers: dict[str, str]) -> tuple[ChatCall, bool]:
@@ -109,7 +118,8 @@ def route_field(route: Route) -> dict[str, Any]:
 
 def route_headers(route: Route) -> dict[str, str]:
     return {
-        "x-request-id": route.request_id,
+        "x-request-id": route.request_id or route.call_id,
+        "x-switchyard-call-id": route.call_id,
         "x-switchyard-model": route.model or "",
         "x-switchyard-provider": route.provider or "",
         "x-switchyard-attempts": str(len(route.attempts)),
@@ -119,7 +129,7 @@ def route_headers(route: Route) -> dict[str, str]:
 
 
 def _completion_id(route: Route) -> str:
-    return f"chatcmpl-{route.request_id}"
+    return f"chatcmpl-{route.call_id}"
 
 
 def chat_response(answer: Answer[ChatResult], created: int) -> dict[str, Any]:

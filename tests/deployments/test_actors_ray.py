@@ -39,7 +39,7 @@ async def wait_until(condition: Callable[[], bool], timeout_s: float = 60.0) -> 
 
 def record(i: int) -> UsageRecord:
     return UsageRecord(
-        request_id=f"req-{i:03d}",
+        call_id=f"req-{i:03d}",
         attempt=1,
         ts=datetime.now(UTC),
         tenant="acme" if i % 2 else "globex",

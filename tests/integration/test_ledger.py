@@ -99,7 +99,7 @@ def test_killing_the_ledger_mid_traffic_loses_nothing_and_counts_nothing_twice(
     answers = asyncio.run(run())
     rows = wait_for_rows(switchyard, tenant, total)
     assert len(rows) == total  # every completed request booked once, none twice
-    assert len({(r["request_id"], r["attempt"]) for r in rows}) == total
+    assert len({(r["call_id"], r["attempt"]) for r in rows}) == total
 
     spend = httpx.get(
         f"{switchyard.url}/v1/spend", params={"group_by": "agent", "tenant": tenant}, timeout=30
@@ -112,3 +112,31 @@ def test_killing_the_ledger_mid_traffic_loses_nothing_and_counts_nothing_twice(
             sum(float(a["switchyard"]["cost_usd"]) for a in mine),  # type: ignore[index]
             rel=1e-9,
         )
+
+
+def test_calls_reusing_one_request_id_are_each_booked(switchyard: Switchyard) -> None:
+    tenant = f"reused-{uuid.uuid4().hex[:6]}"
+
+    def post(request_id: str) -> httpx.Response:
+        return httpx.post(
+            f"{switchyard.url}/v1/chat/completions",
+            json={
+                "model": "fast",
+                "messages": [{"role": "user", "content": "again"}],
+                "switchyard": {"tenant": tenant},
+            },
+            headers={"x-request-id": request_id},
+            timeout=60,
+        )
+
+    answers = [post("same-id") for _ in range(3)]
+    # (Not the x-request-id header: Ray Serve's proxy adds its own copy of the caller's id.)
+    assert [(a.status_code, a.json()["switchyard"]["request_id"]) for a in answers] == [
+        (200, "same-id")
+    ] * 3
+    call_ids = [answer.headers["x-switchyard-call-id"] for answer in answers]
+    rows = wait_for_rows(switchyard, tenant, 3)
+    assert sorted((r["call_id"], r["request_id"]) for r in rows) == sorted(
+        (call_id, "same-id") for call_id in call_ids
+    )
+    assert post("").status_code == 400

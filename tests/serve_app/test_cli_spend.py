@@ -21,7 +21,7 @@ def record(
     request_id: str, tenant: str, agent: str, model: str, cost: float, day: int
 ) -> UsageRecord:
     return UsageRecord(
-        request_id=request_id,
+        call_id=request_id,
         attempt=1,
         ts=datetime(2026, 11, day, 12, tzinfo=UTC),
         tenant=tenant,

@@ -14,7 +14,7 @@ from deployments.ledger import CostLedger, LedgerClient, UsageRecord
 
 def record(i: int, attempt: int = 1) -> UsageRecord:
     return UsageRecord(
-        request_id=f"req-{i}",
+        call_id=f"req-{i}",
         attempt=attempt,
         ts=datetime(2026, 3, 1, 12, tzinfo=UTC),
         tenant="acme",
@@ -107,7 +107,7 @@ async def test_records_keep_their_order_across_a_failure(fake: FakeLedger) -> No
     sent: list[str] = []
 
     async def write(batch: list[UsageRecord]) -> Sequence[tuple[str, int]]:
-        sent.extend(r.request_id for r in batch)
+        sent.extend(r.call_id for r in batch)
         return await fake.write(batch)
 
     client = LedgerClient(write, batch_size=2)

@@ -27,7 +27,7 @@ def test_a_local_models_record_has_gpu_cost_and_no_cash_cost() -> None:
     record = UsageRecord.priced(
         usage=Usage(input_tokens=500, output_tokens=3_600),
         pricing=Pricing(input=0, output=0, gpu_hour_usd=3.0, source="test"),
-        request_id="r1",
+        call_id="r1",
         attempt=1,
         tenant="acme",
         agent="bot",
@@ -81,7 +81,7 @@ def test_a_version_1_ledger_is_migrated_when_opened_for_writing(tmp_path: Path) 
     store.write_batch(
         [
             UsageRecord(
-                request_id="new",
+                call_id="new",
                 attempt=1,
                 ts=datetime(2026, 1, 6, tzinfo=UTC),
                 tenant="acme",
@@ -101,6 +101,9 @@ def test_a_version_1_ledger_is_migrated_when_opened_for_writing(tmp_path: Path) 
     store.close()
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        # The old key column is the call id now; whose id it was is not known: no request id.
+        keys = db.execute("SELECT call_id, request_id FROM usage ORDER BY call_id").fetchall()
+    assert keys == [("new", None), ("old", None)]
 
 
 def test_a_read_only_store_needs_an_existing_file(tmp_path: Path) -> None:

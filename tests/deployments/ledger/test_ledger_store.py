@@ -41,7 +41,7 @@ def record(
     tokens: tuple[int, int] = (100, 10),
 ) -> UsageRecord:
     return UsageRecord(
-        request_id=request_id,
+        call_id=request_id,
         attempt=attempt,
         ts=ts,
         tenant=tenant,
@@ -85,7 +85,7 @@ def test_priced_record_carries_cost_and_price_version() -> None:
     rec = UsageRecord.priced(
         usage=usage,
         pricing=_Prices(),
-        request_id="r1",
+        call_id="r1",
         attempt=1,
         tenant="acme",
         agent="bot",

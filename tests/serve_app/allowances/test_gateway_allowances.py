@@ -241,7 +241,8 @@ async def test_a_local_model_books_its_gpu_time_apart_from_cash() -> None:
 
 async def test_metrics_carry_the_ledgers_numbers_and_the_failovers() -> None:
     backends = ScriptedBackends(failures={"alpha/a1": [server_error("alpha")]})
-    replica = Replica(Allowances(), backends=backends)
+    # A configured tenant and agent: their own label values (the rest are "other").
+    replica = Replica(Allowances(), {"acme": {"agents": {"bot": {}}}}, backends=backends)
     await replica.call("smart", tenant="acme", agent="bot")
     await replica.call("smart", tenant="acme", agent="bot")
     counters, samples = replica.meter.drain()

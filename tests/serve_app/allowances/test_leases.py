@@ -240,7 +240,7 @@ async def test_a_budget_configured_mid_day_starts_from_the_days_spend(tmp_path: 
     ledger.write_batch(
         [
             UsageRecord(
-                request_id=f"r{i}",
+                call_id=f"r{i}",
                 attempt=1,
                 ts=datetime.fromtimestamp(T0 - 3600, UTC),
                 tenant="acme",

@@ -132,13 +132,16 @@ async def test_the_callers_first_token_s_bounds_each_attempt(sandboxes: SandboxS
     backends = AdapterBackends(sandboxes)
     await backends.warm_up()
     await slow_first_token(sandboxes, "openai", "a1", ttft_ms=10_000)
-    gateway = Gateway(mini_directory(), backends, RecordingHealth(), RecordingLedger())
+    health = RecordingHealth()
+    gateway = Gateway(mini_directory(), backends, health, RecordingLedger())
     try:
-        # For a whole answer the first token reaches the caller with the answer.
+        # For a whole answer the first token reaches the caller with the answer. The deadline
+        # was the caller's, not alpha's: it fails over, and alpha's breaker counts nothing.
         answer = await gateway.complete(smart(first_token_s=2.0))
         assert [(a.model, a.error_kind) for a in answer.route.attempts] == [
-            ("alpha/a1", "ProviderTimeout"),
+            ("alpha/a1", "CallerDeadline"),
             ("beta/b1", None),
         ]
+        assert health.outcomes == [("beta", True)]
     finally:
         await backends.aclose()

@@ -19,7 +19,7 @@ from deployments.errors import (
     ProviderServerError,
     StreamInterrupted,
 )
-from serve_app.routing.failover import AttemptReport, StreamAdapter, execute
+from serve_app.routing.failover import AttemptReport, Deadline, StreamAdapter, execute
 from serve_app.routing.plan import Candidate, Plan
 from tests.mini_directory import mini_directory
 
@@ -152,7 +152,9 @@ async def test_an_empty_plan_tries_nothing() -> None:
 async def test_a_candidate_with_no_first_content_in_time_fails_over() -> None:
     scripted = Scripted({"alpha/a1": [HANG]})
     items, reports = await run(
-        scripted, plan(*CHAIN), first_content_s=lambda c: 0.05 if c.model.id == "alpha/a1" else None
+        scripted,
+        plan(*CHAIN),
+        first_content_s=lambda c: Deadline(0.05) if c.model.id == "alpha/a1" else None,
     )
     assert items == [("beta/b1", "ok")]
     assert type(reports[0].error).__name__ == "ProviderTimeout"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from deployments.canonical import ChatRequest, Message, ToolSpec
 from deployments.errors import (
@@ -63,10 +64,10 @@ async def test_fails_over_to_backup_then_secondary() -> None:
     assert [a.model for a in route.attempts] == ["alpha/a1", "beta/b1", "local/l1"]
     assert [a.outcome for a in route.attempts] == ["failed", "failed", "ok"]
     assert health.outcomes == [("alpha", False), ("beta", False), ("local", True)]
-    assert [(r.request_id, r.attempt) for r in ledger.records] == [
-        (c.options.request_id, 1),
-        (c.options.request_id, 2),
-        (c.options.request_id, 3),
+    assert [(r.call_id, r.attempt) for r in ledger.records] == [
+        (route.call_id, 1),
+        (route.call_id, 2),
+        (route.call_id, 3),
     ]
 
 
@@ -199,14 +200,24 @@ async def test_stream_cut_after_content_ends_with_an_error_and_books_partial_usa
     assert health.outcomes == [("alpha", False)]
 
 
-async def test_a_hang_hits_the_first_token_deadline_and_fails_over() -> None:
-    gateway, _, _, _ = make_gateway(ScriptedBackends(hang={"alpha/a1"}))
-    c = call(first_token_s=0.2)
-    route = (await gateway.complete(c)).route
+async def test_the_callers_own_deadline_fails_over_but_opens_no_breaker() -> None:
+    gateway, _, health, ledger = make_gateway(ScriptedBackends(hang={"alpha/a1"}))
+    route = (await gateway.complete(call(first_token_s=1.0))).route
     assert [(a.model, a.error_kind) for a in route.attempts] == [
-        ("alpha/a1", "ProviderTimeout"),
+        ("alpha/a1", "CallerDeadline"),
         ("beta/b1", None),
     ]
+    # alpha's hang ran into the caller's 1 s, not alpha's own limit: nothing against alpha.
+    assert health.outcomes == [("beta", True)]
+    assert [(r.outcome, r.error_kind) for r in ledger.records] == [
+        ("failed", "CallerDeadline"),
+        ("ok", None),
+    ]
+
+
+async def test_a_caller_deadline_below_the_floor_is_refused() -> None:
+    with pytest.raises(ValidationError, match="first_token_s"):
+        call(first_token_s=0.5)
 
 
 async def test_a_model_not_deployed_here_is_planned_out_not_counted_as_an_outage() -> None:

@@ -98,6 +98,11 @@ async def test_a_chat_answer_says_which_model_served_and_what_switchyard_added(
     assert body["usage"]["prompt_tokens"] == 10
     assert body["switchyard"]["shortcut"] == "smart"
     assert response.headers["x-request-id"] == "req-1"
+    call_id = response.headers["x-switchyard-call-id"]
+    assert call_id != "req-1"
+    assert body["switchyard"]["call_id"] == call_id
+    assert body["switchyard"]["request_id"] == "req-1"
+    assert body["id"] == f"chatcmpl-{call_id}"
     assert response.headers["x-switchyard-model"] == "alpha/a1"
     assert response.headers["x-switchyard-attempts"] == "1"
     overhead = float(response.headers["x-switchyard-overhead-ms"])
@@ -163,6 +168,66 @@ async def test_a_request_that_is_no_valid_call_is_a_400_naming_why(
     response = await client.post("/v1/chat/completions", content=content, headers=JSON)
     assert response.status_code == 400
     assert named in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("request_id", [b"", b"x" * 129, b"tab\there", b"caf\xc3\xa9", b"del\x7f"])
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_request_id_not_1_to_128_printable_characters_is_a_400_before_any_provider(
+    client: httpx.AsyncClient, backends: ScriptedBackends, request_id: bytes, stream: bool
+) -> None:
+    response = await client.post(
+        "/v1/chat/completions",
+        json={"model": "smart", "messages": MESSAGES, "stream": stream},
+        headers={"x-request-id": request_id},  # type: ignore[dict-item]
+    )
+    assert response.status_code == 400, response.text
+    assert "request_id" in response.json()["error"]["message"]
+    assert backends.calls == []
+
+
+async def test_a_request_id_of_128_printable_characters_is_taken(
+    client: httpx.AsyncClient,
+) -> None:
+    request_id = "a b~" * 32
+    response = await client.post(
+        "/v1/chat/completions",
+        json={"model": "smart", "messages": MESSAGES},
+        headers={"x-request-id": request_id},
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["x-request-id"] == request_id
+
+
+async def test_without_a_request_id_the_call_id_answers_for_it(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/v1/chat/completions", json={"model": "smart", "messages": MESSAGES}
+    )
+    assert response.headers["x-request-id"] == response.headers["x-switchyard-call-id"]
+    assert response.json()["switchyard"]["request_id"] is None
+
+
+@pytest.mark.parametrize(
+    ("headers", "extension"),
+    [
+        ({"x-switchyard-first-token-s": "0.5"}, {}),
+        ({}, {"first_token_s": 0.0001}),
+        ({}, {"first_token_s": 0}),
+    ],
+)
+async def test_a_first_token_deadline_under_one_second_is_a_400_naming_it(
+    client: httpx.AsyncClient,
+    backends: ScriptedBackends,
+    headers: dict[str, str],
+    extension: dict[str, float],
+) -> None:
+    response = await client.post(
+        "/v1/chat/completions",
+        json={"model": "smart", "messages": MESSAGES, "switchyard": extension},
+        headers=headers,
+    )
+    assert response.status_code == 400, response.text
+    assert "first_token_s" in response.json()["error"]["message"]
+    assert backends.calls == []
 
 
 async def test_options_in_headers_win_over_the_body(
