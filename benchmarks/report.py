@@ -122,47 +122,37 @@ def table(figures: dict[str, Figures], concurrency: int) -> str:
     return "\n".join(rows)
 
 
-def _verdict(ok: bool) -> str:
-    return "meets" if ok else "misses"
+# Each goal: (key in the ratios, what it says, how its figure reads, at most (True) or at least).
+_GOALS: tuple[tuple[str, str, str, float, bool], ...] = (
+    (
+        "p50_vs_forwarder_ms",
+        "p50 over the bare forwarder",
+        "{:+.2f} ms",
+        GOAL_P50_OVER_FORWARDER_MS,
+        True,
+    ),
+    ("p99_over_p50", "p99 ÷ p50", "{:.2f}×", GOAL_P99_OVER_P50, True),
+    ("rps_vs_forwarder", "req/s ÷ the forwarder's", "{:.2f}×", GOAL_RPS_VS_FORWARDER, False),
+    ("rps_vs_litellm", "req/s ÷ LiteLLM's", "{:.2f}×", GOAL_VS_LITELLM, False),
+    (
+        "cpu_vs_forwarder",
+        "CPU per request ÷ the forwarder's",
+        "{:.2f}×",
+        GOAL_CPU_VS_FORWARDER,
+        True,
+    ),
+    ("peak_rss_mb", "largest replica's peak RSS at 200 concurrent", "{:.0f} MB", GOAL_RSS_MB, True),
+)
 
 
 def verdicts(measured: dict[str, float]) -> list[str]:
     """Each goal of issue 10 the run measured, with its figure and whether it holds."""
     lines = []
-    if "p50_vs_forwarder_ms" in measured:
-        value = measured["p50_vs_forwarder_ms"]
-        lines.append(
-            f"p50 over the bare forwarder: {value:+.2f} ms "
-            f"({_verdict(value <= GOAL_P50_OVER_FORWARDER_MS)} ≤ {GOAL_P50_OVER_FORWARDER_MS:g} ms)"
-        )
-    if "p99_over_p50" in measured:
-        value = measured["p99_over_p50"]
-        lines.append(
-            f"p99 ÷ p50: {value:.2f}× ({_verdict(value <= GOAL_P99_OVER_P50)} ≤ "
-            f"{GOAL_P99_OVER_P50:g}×)"
-        )
-    if "rps_vs_forwarder" in measured:
-        value = measured["rps_vs_forwarder"]
-        lines.append(
-            f"req/s ÷ the forwarder's: {value:.2f}× ({_verdict(value >= GOAL_RPS_VS_FORWARDER)} "
-            f"≥ {GOAL_RPS_VS_FORWARDER:g}×)"
-        )
-    if "rps_vs_litellm" in measured:
-        value = measured["rps_vs_litellm"]
-        lines.append(
-            f"req/s ÷ LiteLLM's: {value:.2f}× ({_verdict(value >= GOAL_VS_LITELLM)} ≥ "
-            f"{GOAL_VS_LITELLM:g}×)"
-        )
-    if "cpu_vs_forwarder" in measured:
-        value = measured["cpu_vs_forwarder"]
-        lines.append(
-            f"CPU per request ÷ the forwarder's: {value:.2f}× "
-            f"({_verdict(value <= GOAL_CPU_VS_FORWARDER)} ≤ {GOAL_CPU_VS_FORWARDER:g}×)"
-        )
-    if "peak_rss_mb" in measured:
-        value = measured["peak_rss_mb"]
-        lines.append(
-            f"largest replica's peak RSS at 200 concurrent: {value:.0f} MB "
-            f"({_verdict(value < GOAL_RSS_MB)} < {GOAL_RSS_MB:g} MB)"
-        )
+    for key, words, form, goal, at_most in _GOALS:
+        if key not in measured:
+            continue
+        value = measured[key]
+        holds = value <= goal if at_most else value >= goal
+        bound = ("≤ " if at_most else "≥ ") + form.format(goal).lstrip("+")
+        lines.append(f"{words}: {form.format(value)} ({'meets' if holds else 'misses'} {bound})")
     return lines
