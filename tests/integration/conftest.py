@@ -38,6 +38,9 @@ SANDBOX_KINDS = ("openai", "openai-compatible", "anthropic", "google")
 FREE_TIER_MODEL = "google/gemini-2.5-flash-free"  # no other test calls it
 FREE_TIER_REQUESTS = 3
 BUDGET_TENANT = "budget-for-ten"
+# Listed in the tenants config with no budget, so that its calls get metric labels of their own
+# (an unlisted tenant is labelled `other`); only the metrics test calls as it.
+METRICS_TENANT = "metrics-probe"
 BUDGET_SHORTCUT = "fast"
 
 
@@ -158,7 +161,10 @@ def switchyard(ray_cluster: str, tmp_path_factory: pytest.TempPathFactory) -> It
             health_sync_s=0.05,
             ledger_flush_s=0.1,
             allowance_sync_s=0.05,
-            tenants={BUDGET_TENANT: {"budget": {"day_usd": budget_for_ten(directory)}}},
+            tenants={
+                BUDGET_TENANT: {"budget": {"day_usd": budget_for_ten(directory)}},
+                METRICS_TENANT: {},
+            },
         )
         deploy(serve_config(app_args, directory, http_port=http_port), ray_cluster)
         url = f"http://127.0.0.1:{http_port}"

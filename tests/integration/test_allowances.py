@@ -21,6 +21,7 @@ from tests.integration.conftest import (
     BUDGET_TENANT,
     FREE_TIER_MODEL,
     FREE_TIER_REQUESTS,
+    METRICS_TENANT,
     Switchyard,
     budget_for_ten,
     budget_request,
@@ -229,7 +230,7 @@ def test_metrics_scraped_from_the_app_carry_what_the_ledger_holds(
     sandbox_reset: Switchyard,
 ) -> None:
     switchyard = sandbox_reset
-    tenant = f"metrics-{uuid.uuid4().hex[:6]}"
+    tenant = METRICS_TENANT  # a listed tenant: an unlisted one is labelled `other`
     primary, backup, _ = switchyard.directory.chain("smart")
     switchyard.script(primary.id, fault="http_500", times=1)
     post(switchyard, chat_body("smart", tenant))  # fails over once
