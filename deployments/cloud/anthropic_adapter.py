@@ -67,7 +67,9 @@ from deployments.errors import (
     SwitchyardError,
 )
 
-# The Messages API requires max_tokens; this is used when the caller set none.
+# The Messages API requires max_tokens; this is used when the request carries none. Behind the
+# gateway every request carries one (the output its reservation assumed, `output_cap`), so this
+# default applies only to direct use of the adapter outside the gateway.
 DEFAULT_MAX_TOKENS = 4096
 
 _FINISH: dict[str, FinishReason] = {

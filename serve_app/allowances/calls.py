@@ -24,7 +24,9 @@ before the call awaits anything, so concurrent calls on a replica cannot both ta
 remainder. (A free-tier *backup* can find its tier spent by then: it is skipped, saying so.)
 
 Estimates: the prompt at 4 characters a token (`ChatRequest.estimated_prompt_tokens`), and the
-output at `max_tokens` or, when the call sets none, the tenant's `output_tokens_estimate`.
+output at `output_cap`: the call's `max_tokens` or, when it sets none, the tenant's
+`output_tokens_estimate` within the model's output limit. The gateway sends each provider that same
+cap as `max_tokens`, so no attempt can produce more output than its reservation assumed.
 """
 
 from __future__ import annotations
@@ -52,6 +54,19 @@ from serve_app.routing.plan import Candidate
 
 DEFAULT_OUTPUT_TOKENS = 1024  # for tenants with no config of their own
 PERIODS: tuple[Period, ...] = ("day", "month")
+
+
+def output_cap(request: ChatRequest, tenant: TenantConfig | None, model: ModelProfile) -> int:
+    """The most output tokens a chat call may take at `model`: the caller's `max_tokens` as given
+    (the plan drops a model whose output limit is below it), else the tenant's
+    `output_tokens_estimate` (DEFAULT_OUTPUT_TOKENS without a config of its own) within the
+    model's output limit. The one source of both the reservation and the `max_tokens` the
+    provider is sent, so that the two cannot drift apart."""
+    if request.max_tokens is not None:
+        return request.max_tokens
+    estimate = tenant.output_tokens_estimate if tenant is not None else DEFAULT_OUTPUT_TOKENS
+    limit = model.max_output_tokens
+    return estimate if limit is None else min(estimate, limit)
 
 
 def gpu_tokens_per_s(model: ModelProfile) -> float | None:
@@ -133,12 +148,8 @@ class CallAllowances:
         self._scopes = scopes
         self.downgrade_to = tenant.downgrade_to if tenant is not None else None
         self._request = request
+        self._tenant = tenant
         self._prompt: int | None = None  # estimated when first needed: most calls never need it
-        if isinstance(request, ChatRequest):
-            default = tenant.output_tokens_estimate if tenant else DEFAULT_OUTPUT_TOKENS
-            self._output_tokens = request.max_tokens or default
-        else:
-            self._output_tokens = 0
         self._estimates: dict[str, float] = {}  # model id -> USD, per call
         self._free: dict[str, list[Reservation]] = {}  # model id -> its open attempt's
         self._budget: list[Reservation] = []
@@ -281,8 +292,10 @@ class CallAllowances:
         return self._prompt
 
     def _output(self, model: ModelProfile) -> int:
-        cap = model.max_output_tokens
-        return self._output_tokens if cap is None else min(self._output_tokens, cap)
+        request = self._request
+        if not isinstance(request, ChatRequest):
+            return 0  # an embedding produces no output tokens
+        return output_cap(request, self._tenant, model)
 
     def _free_tier_needs(self, model_id: str) -> list[tuple[str, float]]:
         """What one call to `model_id` takes from its free tier: (allowance key, amount) for

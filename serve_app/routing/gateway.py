@@ -27,8 +27,13 @@ from deployments.canonical import (
 from deployments.errors import CallerDeadline, ContextLengthExceeded, FailoverError
 from deployments.ledger.records import UsageRecord
 from directory.schema import Directory, ModelProfile
-from serve_app.allowances.calls import CallAllowances, ReplicaAllowances, gpu_tokens_per_s
-from serve_app.allowances.tenants import Tenants
+from serve_app.allowances.calls import (
+    CallAllowances,
+    ReplicaAllowances,
+    gpu_tokens_per_s,
+    output_cap,
+)
+from serve_app.allowances.tenants import TenantConfig, Tenants
 from serve_app.routing.call import (
     Answer,
     CallOptions,
@@ -115,10 +120,11 @@ class Gateway:
         with meter.accounting(streamed=True):
             plan, meter.allowances = self._plan(call.name, call.request, call.options, record)
             backends = self._backends
+            tenant = self._allowances.tenants.get(call.options.tenant)
 
             def open_stream(candidate: Candidate) -> AsyncIterator[ChatChunk]:
                 meter.attempt_opened()
-                return backends.stream(candidate, _for(call.request, candidate))
+                return backends.stream(candidate, _for(call.request, tenant, candidate))
 
             calls: StreamAdapter[ChatChunk] = StreamAdapter(
                 open=open_stream, has_content=ChatChunk.has_content, usage_of=lambda c: c.usage
@@ -137,9 +143,10 @@ class Gateway:
     async def complete(self, call: ChatCall) -> Answer[ChatResult]:
         """The whole answer and its route. Same loop as `stream`, with one item: the result."""
         backends = self._backends
+        tenant = self._allowances.tenants.get(call.options.tenant)
 
         async def one_result(candidate: Candidate) -> AsyncIterator[ChatResult]:
-            yield await backends.complete(candidate, _for(call.request, candidate))
+            yield await backends.complete(candidate, _for(call.request, tenant, candidate))
 
         calls: StreamAdapter[ChatResult] = StreamAdapter(
             open=one_result, has_content=lambda result: True, usage_of=lambda r: r.usage
@@ -508,6 +515,11 @@ async def _only_item(
     return result
 
 
-def _for(request: ChatRequest, candidate: Candidate) -> ChatRequest:
-    """The request as this candidate's provider takes it: its own model name."""
-    return request.model_copy(update={"model": candidate.model.provider_model})
+def _for(request: ChatRequest, tenant: TenantConfig | None, candidate: Candidate) -> ChatRequest:
+    """The request as this candidate's provider takes it: its own model name, and `max_tokens`
+    set to the output the call's reservation assumed at this model (`output_cap`), so that no
+    attempt's output can outrun what was reserved. A caller's own `max_tokens` goes as given;
+    without one, a bare gateway (no tenants config) sends DEFAULT_OUTPUT_TOKENS, as with budgets."""
+    model = candidate.model
+    cap = output_cap(request, tenant, model)
+    return request.model_copy(update={"model": model.provider_model, "max_tokens": cap})

@@ -38,6 +38,7 @@ class ScriptedBackends:
     hang: set[str] = field(default_factory=set)
     undeployed: set[str] = field(default_factory=set)
     calls: list[tuple[str, str]] = field(default_factory=list)  # (model id, provider model)
+    max_tokens: list[int | None] = field(default_factory=list)  # each chat request's, as sent
 
     def serves(self, model: ModelProfile) -> bool:
         return model.id not in self.undeployed
@@ -49,6 +50,7 @@ class ScriptedBackends:
 
     async def complete(self, candidate: Candidate, request: ChatRequest) -> ChatResult:
         self.calls.append((candidate.model.id, request.model))
+        self.max_tokens.append(request.max_tokens)
         if candidate.model.id in self.hang:
             await asyncio.sleep(3600)
         self._maybe_fail(candidate)
@@ -61,6 +63,7 @@ class ScriptedBackends:
 
     async def _stream(self, candidate: Candidate, request: ChatRequest) -> AsyncIterator[ChatChunk]:
         self.calls.append((candidate.model.id, request.model))
+        self.max_tokens.append(request.max_tokens)
         if candidate.model.id in self.hang:
             await asyncio.sleep(3600)
         self._maybe_fail(candidate)
