@@ -202,9 +202,8 @@ class CallAllowances:
         need = max(self.estimate_usd(candidate.model) for candidate in candidates)
         for scope in self._scopes:
             reservation = self._leases.reserve(scope.key, need)
-            if (
-                reservation is None
-            ):  # cannot happen after the plan's checks; refuse rather than overrun
+            if reservation is None:
+                # Cannot happen after the plan's checks; refuse rather than overrun.
                 self._refused.append((scope, need))
                 self.finish()
                 raise self.exceeded()

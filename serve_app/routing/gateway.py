@@ -197,7 +197,7 @@ class Gateway:
         name: str,
         request: ChatRequest | EmbeddingRequest,
         options: CallOptions,
-        route: _CallRecord,
+        record: _CallRecord,
     ) -> tuple[Plan, CallAllowances]:
         """The plan, and the call's budget reserved: one synchronous step, so no other call on
         this replica can take the same remainder in between. The plan itself only asks questions:
@@ -221,7 +221,7 @@ class Gateway:
             cheaper = plan_call(
                 directory, downgrade, request, privacy=options.privacy, checks=checks
             )
-            route.downgraded_from = name
+            record.downgraded_from = name
             plan = Plan(
                 name=name,
                 shortcut=cheaper.shortcut,
@@ -229,8 +229,8 @@ class Gateway:
                 skipped=plan.skipped + cheaper.skipped,
                 unfit=cheaper.unfit,
             )
-        route.shortcut = plan.shortcut
-        route.skipped = list(plan.skipped)
+        record.shortcut = plan.shortcut
+        record.skipped = list(plan.skipped)
         if not plan.candidates and allowances.refused_by_budget:
             allowances.finish()
             raise allowances.exceeded()
@@ -238,12 +238,12 @@ class Gateway:
         return plan, allowances
 
     def _admitter(
-        self, route: _CallRecord, allowances: CallAllowances
+        self, record: _CallRecord, allowances: CallAllowances
     ) -> Callable[[Candidate], str | None]:
-        return lambda candidate: self._admit(candidate, route, allowances)
+        return lambda candidate: self._admit(candidate, record, allowances)
 
     def _admit(
-        self, candidate: Candidate, route: _CallRecord, allowances: CallAllowances
+        self, candidate: Candidate, record: _CallRecord, allowances: CallAllowances
     ) -> str | None:
         """Take what an attempt at `candidate` needs, as it opens: its free-tier reservation, and
         the provider's one probe when the breaker is half-open. None, or why it cannot go now
@@ -259,7 +259,7 @@ class Gateway:
                     else f"provider {provider}: breaker open"
                 )
         if refusal is not None:
-            route.skipped.append(Skipped(model=candidate.model.id, reason=refusal))
+            record.skipped.append(Skipped(model=candidate.model.id, reason=refusal))
         return refusal
 
     # Per attempt, the most seconds to the first content (design §4 step 3): the provider's own
@@ -287,11 +287,11 @@ class Gateway:
         meter: _CallMeter,
         allowances: CallAllowances,
     ) -> None:
-        """Book one attempt: ledger record, breaker outcome, leases, metrics, the caller's route."""
-        route, options = meter.record, meter.options
+        """Book one attempt: ledger record, breaker outcome, leases, metrics, the call's route."""
+        record, options = meter.record, meter.options
         model = report.candidate.model
-        route.attempts.append(report.as_attempt())
-        route.usage = route.usage + report.usage
+        record.attempts.append(report.as_attempt())
+        record.usage = record.usage + report.usage
         # Only the provider's own failures count against its breaker: a prompt too long for the
         # model, a caller's error, a caller who hung up or the caller's own deadline running out
         # say nothing of its health.
@@ -302,15 +302,15 @@ class Gateway:
             error, ContextLengthExceeded | CallerDeadline
         ):
             self._health.record(model.provider, False, error)
-        record = UsageRecord.priced(
+        booked = UsageRecord.priced(
             usage=report.usage,
             pricing=model.pricing,
-            call_id=route.call_id,
+            call_id=record.call_id,
             request_id=options.request_id,
             attempt=report.number,
             tenant=options.tenant,
             agent=options.agent,
-            shortcut=route.shortcut,
+            shortcut=record.shortcut,
             model=model.id,
             provider=model.provider,
             latency_ms=report.latency_ms,
@@ -319,20 +319,20 @@ class Gateway:
             error_kind=type(error).__name__ if error is not None else None,
             gpu_tokens_per_s=gpu_tokens_per_s(model),
         )
-        self._ledger.book(record)
-        route.cost_usd += record.cost_usd
-        route.gpu_cost_usd += record.gpu_cost_usd
-        allowances.observe(report, record.cost_usd)
+        self._ledger.book(booked)
+        record.cost_usd += booked.cost_usd
+        record.gpu_cost_usd += booked.gpu_cost_usd
+        allowances.observe(report, booked.cost_usd)
         labels = meter.labels(model.id, model.provider)
         self._meter.attempt(
             labels,
             input_tokens=report.usage.input_tokens,
             output_tokens=report.usage.output_tokens,
-            cost_usd=record.cost_usd,
-            gpu_cost_usd=record.gpu_cost_usd,
+            cost_usd=booked.cost_usd,
+            gpu_cost_usd=booked.gpu_cost_usd,
         )
-        if len(route.attempts) > 1:
-            previous = route.attempts[-2]
+        if len(record.attempts) > 1:
+            previous = record.attempts[-2]
             self._meter.failover(
                 labels, from_model=previous.model, reason=previous.error_kind or "unknown"
             )
@@ -345,9 +345,9 @@ def _deadline(providers_s: float | None, callers_s: float | None) -> Deadline | 
     return None if providers_s is None else Deadline(providers_s)
 
 
-def _served(route: _CallRecord, candidate: Candidate, notices: Mapping[str, str]) -> None:
-    route.model, route.provider = candidate.model.id, candidate.model.provider
-    route.notice = notices.get(candidate.model.id)
+def _served(record: _CallRecord, candidate: Candidate, notices: Mapping[str, str]) -> None:
+    record.model, record.provider = candidate.model.id, candidate.model.provider
+    record.notice = notices.get(candidate.model.id)
 
 
 class _CallRecord:
@@ -503,7 +503,7 @@ class _CallMeter:
 
 
 async def _only_item(
-    items: AsyncIterator[tuple[Candidate, Result]], route: _CallRecord, notices: Mapping[str, str]
+    items: AsyncIterator[tuple[Candidate, Result]], record: _CallRecord, notices: Mapping[str, str]
 ) -> Result:
     """The single item of a one-item execution, read to its end so the attempt is booked."""
     served: tuple[Candidate, Result] | None = None
@@ -511,7 +511,7 @@ async def _only_item(
         served = item
     assert served is not None  # execute() yields an item or raises
     candidate, result = served
-    _served(route, candidate, notices)
+    _served(record, candidate, notices)
     return result
 
 
