@@ -23,6 +23,7 @@ from deployments.canonical import (
     Skipped,
     Usage,
 )
+from serve_app.identity.caller import KeyLimits
 
 FIRST_TOKEN_FLOOR_S = 1.0
 REQUEST_ID_MAX = 128
@@ -50,6 +51,9 @@ class CallOptions(BaseModel):
     # The caller's own id for the call (HTTP: `X-Request-Id`), kept in the ledger beside the
     # call's server-made `call_id`; only ever a label: never a key, never idempotency.
     request_id: str | None = None
+    # The key that made the call and its rate limits: set by the Ingress from the checked key,
+    # never from the caller's body or headers. None for calls from inside the cluster (handles).
+    key: KeyLimits | None = None
 
     @field_validator("request_id")
     @classmethod
