@@ -8,6 +8,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+# Every Ray cluster's head node has one unit of this resource; asking for a sliver of it places an
+# actor on the head without taking anything another actor needs.
+HEAD_NODE_RESOURCE = "node:__internal_head__"
+
 
 class NamedActor:
     """Calls a named actor, looking it up again after any failure.
@@ -50,7 +54,9 @@ def create_named_actor(
     It restarts by itself forever and Ray retries calls across a restart (`max_restarts=-1`,
     `max_task_retries=-1`), so a killed actor comes back with its constructor arguments. Detached,
     because the Ingress replica that created it may stop (scaled down, restarted) while the
-    others still use it.
+    others still use it. Pinned to the head node (Ray's `node:__internal_head__` resource, as Ray
+    Train pins its state actor): the ledger's SQLite file is on the head's disk (a volume on
+    Kubernetes), and an actor restarted on a GPU worker would open an empty file there.
     """
     import ray
 
@@ -61,6 +67,7 @@ def create_named_actor(
         "max_restarts": -1,
         "max_task_retries": -1,
         "num_cpus": num_cpus,
+        "resources": {HEAD_NODE_RESOURCE: 0.001},
     }
     if detached:
         options["lifetime"] = "detached"
