@@ -53,6 +53,7 @@ from deployments.cloud.base import (
     class_for_status,
     parse_data_url,
     retry_after_s,
+    summary,
     system_text,
 )
 from deployments.errors import (
@@ -242,32 +243,36 @@ class AnthropicAdapter:
         except SwitchyardError:
             raise
         except anthropic.APITimeoutError as e:  # a subclass of APIConnectionError
-            raise make(ProviderTimeout, e.message, model) from e
+            raise make(ProviderTimeout, summary(e), model) from None
         except anthropic.APIConnectionError as e:
-            raise make(cut, e.message, model) from e
+            raise make(cut, summary(e), model) from None
         except httpx2.TimeoutException as e:  # the SDK's stream lets transport errors through
-            raise make(ProviderTimeout, f"read timed out: {e}", model) from e
+            raise make(ProviderTimeout, f"read timed out: {e}", model) from None
         except httpx2.TransportError as e:
-            raise make(cut, f"{type(e).__name__}: {e}", model) from e
+            raise make(cut, f"{type(e).__name__}: {e}", model) from None
         except anthropic.RateLimitError as e:
             # A rate limit says when to come back (Retry-After); a spent limit does not.
             spent = _names_a_spent_limit(e) and retry_after_s(e.response.headers) is None
             quota = isinstance(e, _QUOTA_CLASSES) or spent
-            raise self._errors.rate_limited(_describe(e), model, e.response.headers, quota) from e
+            raise self._errors.rate_limited(
+                _describe(e), model, e.response.headers, quota
+            ) from None
         except anthropic.PaymentRequiredError as e:  # billing: out of credit until someone pays
-            raise self._errors.rate_limited(_describe(e), model, None, True, status=402) from e
+            raise self._errors.rate_limited(_describe(e), model, None, True, status=402) from None
         except (anthropic.AuthenticationError, anthropic.PermissionDeniedError) as e:
-            raise make(AuthenticationFailed, _describe(e), model, status=e.status_code) from e
+            raise make(AuthenticationFailed, _describe(e), model, status=e.status_code) from None
         except anthropic.BadRequestError as e:
             # Anthropic gives no code for these two, only the messages "prompt is too long: N
             # tokens > M maximum" and "Your credit balance is too low …", so they read the text.
             text = (e.api_message or e.message).lower()
             if "credit balance" in text:  # out of credit: the provider is out, not the caller
-                raise self._errors.rate_limited(_describe(e), model, None, True, status=400) from e
+                raise self._errors.rate_limited(
+                    _describe(e), model, None, True, status=400
+                ) from None
             kind = ContextLengthExceeded if "prompt is too long" in text else CallerError
-            raise make(kind, _describe(e), model, status=400) from e
+            raise make(kind, _describe(e), model, status=400) from None
         except anthropic.InternalServerError as e:  # 5xx, 529 overloaded included
-            raise make(ProviderServerError, _describe(e), model, status=e.status_code) from e
+            raise make(ProviderServerError, _describe(e), model, status=e.status_code) from None
         except anthropic.APIStatusError as e:  # other statuses, and error events inside a stream
             status = e.status_code
             if status < 400:
@@ -276,12 +281,12 @@ class AnthropicAdapter:
                 quota = status == 402 or _names_a_spent_limit(e)
                 raise self._errors.rate_limited(
                     _describe(e), model, None, quota, status=status
-                ) from e
-            raise make(class_for_status(status), _describe(e), model, status=status) from e
+                ) from None
+            raise make(class_for_status(status), _describe(e), model, status=status) from None
         except anthropic.APIError as e:  # response validation and other unparseable answers
-            raise make(MalformedResponse, e.message, model) from e
+            raise make(MalformedResponse, summary(e), model) from None
         except (ValueError, TypeError, KeyError, AttributeError) as e:  # JSON or shape errors
-            raise make(MalformedResponse, f"{type(e).__name__}: {e}", model) from e
+            raise make(MalformedResponse, f"{type(e).__name__}: {e}", model) from None
 
 
 # --- response -----------------------------------------------------------------------------------
@@ -318,7 +323,9 @@ def _usage(usage: AnthropicUsage | MessageDeltaUsage) -> Usage:
 
 
 class _StreamState:
-    """Folds Anthropic's stream events into canonical chunks; the last one carries the totals."""
+    """Folds Anthropic's stream events into canonical chunks; the last one carries the totals.
+    The first content chunk carries message_start's usage as `usage_so_far` (the exact input
+    tokens and cache parts): a stream that ends early is billed from it."""
 
     def __init__(self) -> None:
         self.model: str | None = None
@@ -326,8 +333,16 @@ class _StreamState:
         self.finish: FinishReason | None = None
         self.stopped = False  # message_stop arrived: the stream is whole
         self._tool_index: dict[int, int] = {}  # content block index → tool call index
+        self._told_start = False  # usage_so_far went out on a content chunk
 
     def feed(self, event: object) -> ChatChunk | None:
+        chunk = self._chunk(event)
+        if chunk is None or self._told_start or self.usage is None:
+            return chunk
+        self._told_start = True
+        return chunk.model_copy(update={"usage_so_far": _usage(self.usage)})
+
+    def _chunk(self, event: object) -> ChatChunk | None:
         if isinstance(event, RawMessageStartEvent):
             self.model = event.message.model
             self.usage = event.message.usage

@@ -3,7 +3,10 @@ translation that do not depend on a provider SDK (this module imports none).
 
 An adapter is built once per process from a provider's settings and holds one long-lived SDK
 client. Its three calls take and return only canonical types; every SDK exception is mapped to
-`deployments.errors` inside the adapter, so nothing provider-specific leaves it.
+`deployments.errors` inside the adapter, so nothing provider-specific leaves it. The mapped error
+is raised `from None`: an SDK exception holds its request (headers with the key, the URL), and a
+chained one would print in every traceback Ray logs and ships between processes, so the mapped
+error keeps a redacted summary instead (class, status, the provider's message).
 
 Timeouts (`Timeouts`, from providers.yaml's `timeouts`) are transport settings handed to the SDK's
 HTTP client: `connect_s` bounds opening a connection, `total_s` each read (so a whole answer, and on
@@ -177,6 +180,12 @@ class ErrorFactory:
             retry_after_s=retry_after if retry_after is not None else retry_after_s(headers),
             quota_exhausted=quota_exhausted,
         )
+
+
+def summary(error: Exception) -> str:
+    """What an SDK error says, for a message: its class and its own message (redacted by the
+    factory), never the request it carries (headers, the key) nor the chain behind it."""
+    return f"{type(error).__name__}: {getattr(error, 'message', None) or error}"
 
 
 def class_for_status(status: int) -> type[ProviderError]:

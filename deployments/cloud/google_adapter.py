@@ -146,7 +146,11 @@ class GoogleAdapter:
                             for i, c in enumerate(tool_calls)
                         ]
                         calls += len(tool_calls)
-                        yield ChatChunk(text=text, tool_calls=deltas)
+                        # Gemini counts on every chunk: a stream cut after this one is billed
+                        # from the provider's count so far (`ChatChunk.usage_so_far`).
+                        counted = response.usage_metadata
+                        so_far = _usage(counted) if counted is not None else None
+                        yield ChatChunk(text=text, tool_calls=deltas, usage_so_far=so_far)
         finally:
             await _close(responses)
         if finish is None:
@@ -271,17 +275,17 @@ class GoogleAdapter:
         except SwitchyardError:
             raise
         except errors.ClientError as e:  # 4xx; Gemini has no finer classes, only code and status
-            raise self._client_error(e, model) from e
+            raise self._client_error(e, model) from None
         except errors.ServerError as e:
-            raise make(ProviderServerError, _describe(e), model, status=e.code) from e
+            raise make(ProviderServerError, _describe(e), model, status=e.code) from None
         except errors.APIError as e:
-            raise make(class_for_status(e.code or 0), _describe(e), model, status=e.code) from e
+            raise make(class_for_status(e.code or 0), _describe(e), model, status=e.code) from None
         except httpx.TimeoutException as e:
-            raise make(ProviderTimeout, f"{type(e).__name__}: timed out", model) from e
+            raise make(ProviderTimeout, f"{type(e).__name__}: timed out", model) from None
         except httpx.TransportError as e:
-            raise make(cut, f"{type(e).__name__}: {e}", model) from e
+            raise make(cut, f"{type(e).__name__}: {e}", model) from None
         except (ValueError, TypeError, KeyError, AttributeError) as e:  # JSON, validation, shape
-            raise make(MalformedResponse, f"{type(e).__name__}: {e}", model) from e
+            raise make(MalformedResponse, f"{type(e).__name__}: {e}", model) from None
 
     def _client_error(self, e: errors.ClientError, model: str) -> SwitchyardError:
         details = _details(e)

@@ -32,6 +32,7 @@ from deployments.cloud.base import (
     ErrorFactory,
     Timeouts,
     class_for_status,
+    summary,
 )
 from deployments.errors import (
     AuthenticationFailed,
@@ -151,30 +152,32 @@ class OpenAIAdapter:
             raise
         except openai.APITimeoutError as e:  # a subclass of APIConnectionError
             if _refused(e):
-                raise make(cut, "connection refused", model) from e
-            raise make(ProviderTimeout, e.message, model) from e
+                raise make(cut, "connection refused", model) from None
+            raise make(ProviderTimeout, summary(e), model) from None
         except openai.APIConnectionError as e:
-            raise make(cut, e.message, model) from e
+            raise make(cut, summary(e), model) from None
         except openai.RateLimitError as e:
             quota = e.code == "insufficient_quota" or e.type == "insufficient_quota"
-            raise self._errors.rate_limited(_describe(e), model, e.response.headers, quota) from e
+            raise self._errors.rate_limited(
+                _describe(e), model, e.response.headers, quota
+            ) from None
         except (openai.AuthenticationError, openai.PermissionDeniedError) as e:
-            raise make(AuthenticationFailed, _describe(e), model, status=e.status_code) from e
+            raise make(AuthenticationFailed, _describe(e), model, status=e.status_code) from None
         except openai.BadRequestError as e:
             too_long = e.code == "context_length_exceeded"
             kind = ContextLengthExceeded if too_long else CallerError
-            raise make(kind, _describe(e), model, status=400) from e
+            raise make(kind, _describe(e), model, status=400) from None
         except openai.InternalServerError as e:
-            raise make(ProviderServerError, _describe(e), model, status=e.status_code) from e
+            raise make(ProviderServerError, _describe(e), model, status=e.status_code) from None
         except openai.APIStatusError as e:  # 404, 409, 422 and statuses with no class of their own
             status = e.status_code
-            raise make(class_for_status(status), _describe(e), model, status=status) from e
+            raise make(class_for_status(status), _describe(e), model, status=status) from None
         except openai.APIResponseValidationError as e:
-            raise make(MalformedResponse, e.message, model) from e
+            raise make(MalformedResponse, summary(e), model) from None
         except openai.APIError as e:  # an error object sent inside a stream
-            raise self._in_band(e, model, streaming) from e
+            raise self._in_band(e, model, streaming) from None
         except (ValueError, TypeError, KeyError, AttributeError) as e:  # JSON or shape errors
-            raise make(MalformedResponse, f"{type(e).__name__}: {e}", model) from e
+            raise make(MalformedResponse, f"{type(e).__name__}: {e}", model) from None
 
     def _in_band(self, e: openai.APIError, model: str, streaming: bool) -> SwitchyardError:
         """An `{"error": …}` inside a 200 stream: classify by its code, as a status would be."""
