@@ -10,6 +10,11 @@ Usage means the same thing for every provider (adapters normalise it):
 `cached_input_tokens` and `cache_write_tokens` are the parts of `input_tokens` billed at the cache
 read and cache write prices. (OpenAI already counts this way; Anthropic reports the three parts
 separately and its adapter adds them up.)
+
+`estimated` marks usage that no provider counted whole: an attempt that ended before the provider
+gave its final count (a caller who hung up, a stream cut midway) is billed from what is known
+(the provider's count at the start of the stream, else the prompt estimate; the output delivered
+so far, at `CHARACTERS_PER_TOKEN`), so that no call is free because it ended early.
 """
 
 from __future__ import annotations
@@ -17,6 +22,14 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+CHARACTERS_PER_TOKEN = 4  # the one rule of thumb every token estimate here uses
+
+
+def estimated_tokens(characters: int) -> int:
+    """Tokens in `characters` of text, at CHARACTERS_PER_TOKEN: an estimate, for when no
+    tokenizer's count is at hand (planning; a stream whose provider never said its total)."""
+    return characters // CHARACTERS_PER_TOKEN
 
 
 class _Frozen(BaseModel):
@@ -119,15 +132,20 @@ class ChatRequest(_Frozen):
         return any(message.has_image() for message in self.messages)
 
     def estimated_prompt_tokens(self) -> int:
-        """A cheap upper-side estimate (4 characters a token) for planning, never for billing."""
+        """A cheap upper-side estimate (`estimated_tokens`, and 4 a message for its framing): for
+        planning, and billed only when a provider never counted the prompt (`Usage.estimated`)."""
         characters = sum(len(message.text()) for message in self.messages)
-        return characters // 4 + 4 * len(self.messages)
+        return estimated_tokens(characters) + 4 * len(self.messages)
 
 
 class EmbeddingRequest(_Frozen):
     model: str
     inputs: list[str] = Field(min_length=1)
     dimensions: int | None = Field(default=None, ge=1)
+
+    def estimated_input_tokens(self) -> int:
+        """As `ChatRequest.estimated_prompt_tokens`, one token a text for its framing."""
+        return estimated_tokens(sum(len(text) for text in self.inputs)) + len(self.inputs)
 
 
 # --- response ----------------------------------------------------------------------------------
@@ -143,6 +161,7 @@ class Usage(_Frozen):
     cached_input_tokens: int = 0
     cache_write_tokens: int = 0
     cache_write_1h_tokens: int = 0  # the part of cache_write_tokens written for one hour
+    estimated: bool = False  # not the provider's final count (see the module docstring)
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
@@ -151,6 +170,7 @@ class Usage(_Frozen):
             cached_input_tokens=self.cached_input_tokens + other.cached_input_tokens,
             cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
             cache_write_1h_tokens=self.cache_write_1h_tokens + other.cache_write_1h_tokens,
+            estimated=self.estimated or other.estimated,
         )
 
 
@@ -180,7 +200,10 @@ class ChatChunk(_Frozen):
     text: str = ""
     tool_calls: list[ToolCallDelta] = Field(default_factory=list)
     finish_reason: FinishReason | None = None
-    usage: Usage | None = None
+    usage: Usage | None = None  # the provider's final count: only on the last chunk
+    # The provider's count so far, where it says one before the end (Anthropic's message_start,
+    # on the first content chunk): what a stream cut short is billed from. Never sent to callers.
+    usage_so_far: Usage | None = None
     # The model name the provider says answered, on the chunks that carry one, as in
     # `ChatResult.provider_model`; the directory's model id is the route's `model`.
     provider_model: str | None = None

@@ -2,7 +2,9 @@
 
 `call_id` is the gateway's own id for the call, unique whatever the caller sends; the caller's
 `X-Request-Id` (`request_id`) is kept beside it as a label, never as a key: three calls reusing
-one request id are three calls, booked three times.
+one request id are three calls, booked three times. `estimated` marks an attempt whose usage no
+provider counted whole (it ended early: a caller gone, a stream cut midway), billed from an
+estimate (`deployments.canonical.Usage.estimated`).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class UsageRecord(BaseModel):
     cached_input_tokens: int = Field(default=0, ge=0)
     cache_write_tokens: int = Field(default=0, ge=0)
     cache_write_1h_tokens: int = Field(default=0, ge=0)
+    estimated: bool = False  # the tokens are an estimate, not the provider's count
     cost_usd: float = Field(ge=0)  # cash: what the provider bills
     # Local models: the GPUs' amortised cost (cost.gpu_cost_decimal), kept apart from cash.
     gpu_cost_usd: float = Field(default=0.0, ge=0)
@@ -74,8 +77,9 @@ class UsageRecord(BaseModel):
         ts: datetime | None = None,
         gpu_tokens_per_s: float | None = None,
     ) -> UsageRecord:
-        """The record of an attempt, costed from the usage the provider reported (a failed
-        attempt books whatever usage it had; usually none). `gpu_tokens_per_s`: a local model's
+        """The record of an attempt, costed from its usage: the provider's count, or the estimate
+        of an attempt that ended early (then the record says `estimated`); a failed attempt
+        books whatever usage it had, usually none. `gpu_tokens_per_s`: a local model's
         throughput per replica, for its GPU cost."""
         return cls(
             call_id=call_id,
@@ -92,6 +96,7 @@ class UsageRecord(BaseModel):
             cached_input_tokens=usage.cached_input_tokens,
             cache_write_tokens=usage.cache_write_tokens,
             cache_write_1h_tokens=usage.cache_write_1h_tokens,
+            estimated=usage.estimated,
             cost_usd=cost_usd(usage, pricing),
             gpu_cost_usd=gpu_cost_usd(usage.output_tokens, pricing.gpu_hour_usd, gpu_tokens_per_s),
             price_version=price_version(pricing),

@@ -9,9 +9,10 @@ gateway's own id for a call; the caller's `X-Request-Id` is the `request_id` col
 The file carries its schema version (`PRAGMA user_version`). Version 2 added `gpu_cost_usd`;
 version 3 renamed the key column `request_id` to `call_id` (older rows keep their key there) and
 added the caller's `request_id` (NULL on older rows: which of their keys were callers' is not
-known). An older file is migrated in place when the store opens it for writing. A read-only store
-(the `switchyard spend` CLI) never writes, and reads an older file as it is: a version-1 file has
-no GPU cost.
+known); version 4 added `estimated` (0 on older rows: they were booked from providers' counts, or
+from nothing when a stream ended early). An older file is migrated in place when the store opens
+it for writing. A read-only store (the `switchyard spend` CLI) never writes, and reads an older
+file as it is: a version-1 file has no GPU cost, a file before version 4 no estimated records.
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ class SpendRow(BaseModel):
     cost_usd: float  # cash
     failed: int  # attempts that failed or were interrupted
     gpu_cost_usd: float = 0.0  # local models' amortised GPU cost, apart from cash
+    # Attempts booked from an estimate (they ended before the provider's count: a caller gone,
+    # a stream cut): how much of the group's tokens and cost rests on estimates.
+    estimated: int = 0
 
 
 class LedgerStore(Protocol):
@@ -94,6 +98,7 @@ CREATE TABLE IF NOT EXISTS usage (
     cached_input_tokens INTEGER NOT NULL,
     cache_write_tokens INTEGER NOT NULL,
     cache_write_1h_tokens INTEGER NOT NULL,
+    estimated INTEGER NOT NULL DEFAULT 0,
     cost_usd REAL NOT NULL,
     gpu_cost_usd REAL NOT NULL DEFAULT 0,
     price_version TEXT NOT NULL,
@@ -106,7 +111,7 @@ CREATE TABLE IF NOT EXISTS usage (
 CREATE INDEX IF NOT EXISTS usage_day ON usage (day);
 CREATE INDEX IF NOT EXISTS usage_tenant_day ON usage (tenant, day);
 """
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _COLUMNS = (
     "call_id",
@@ -124,6 +129,7 @@ _COLUMNS = (
     "cached_input_tokens",
     "cache_write_tokens",
     "cache_write_1h_tokens",
+    "estimated",
     "cost_usd",
     "gpu_cost_usd",
     "price_version",
@@ -157,6 +163,7 @@ def _row(record: UsageRecord) -> _Row:
         record.cached_input_tokens,
         record.cache_write_tokens,
         record.cache_write_1h_tokens,
+        int(record.estimated),
         record.cost_usd,
         record.gpu_cost_usd,
         record.price_version,
@@ -187,9 +194,14 @@ class SQLiteLedgerStore:
             self.journal_mode = self._conn.execute("PRAGMA journal_mode").fetchone()[0]
         else:
             self.journal_mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            # NORMAL under WAL: a committed batch survives the process being killed (only an OS
-            # crash can lose the last commits), at a fraction of FULL's fsyncs.
-            self._conn.execute("PRAGMA synchronous=NORMAL")
+            # FULL, not NORMAL. Under WAL both survive the process being killed; they differ on
+            # an OS crash or power loss. NORMAL syncs the WAL only at checkpoints, so the last
+            # commits can vanish, and those batches were already acknowledged: their replicas
+            # have deleted the journal segments that held them (journal.py), and the records
+            # would be lost. FULL syncs the WAL at each commit, so an acknowledged batch is on
+            # disk. It costs one fsync per batch (≤100 records, every flush period), in the
+            # actor, off the request path: 0.26 -> 0.48 ms a 100-row batch at p50 on ext4 here.
+            self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.executescript(_SCHEMA)
             self._migrate()
         self._columns = {row[1] for row in self._conn.execute("PRAGMA table_info(usage)")}
@@ -209,6 +221,10 @@ class SQLiteLedgerStore:
             if "call_id" not in columns:  # versions 1 and 2: their key was the caller's id or ours
                 self._conn.execute("ALTER TABLE usage RENAME COLUMN request_id TO call_id")
                 self._conn.execute("ALTER TABLE usage ADD COLUMN request_id TEXT")
+            if "estimated" not in columns:  # versions 1 to 3
+                self._conn.execute(
+                    "ALTER TABLE usage ADD COLUMN estimated INTEGER NOT NULL DEFAULT 0"
+                )
             self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except BaseException:
             self._conn.execute("ROLLBACK")
@@ -253,13 +269,14 @@ class SQLiteLedgerStore:
         failed = ", ".join(f"'{outcome}'" for outcome in FAILED_OUTCOMES)
         gpu = "gpu_cost_usd" if "gpu_cost_usd" in self._columns else "0.0"  # a version-1 file
         key = "call_id" if "call_id" in self._columns else "request_id"  # versions 1 and 2
+        estimated = "estimated" if "estimated" in self._columns else "0"  # versions 1 to 3
         sql = (
             f"SELECT {''.join(g + ', ' for g in groups)}"
             f"COUNT(DISTINCT {key}), COUNT(*), "
             "COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0), "
             "COALESCE(SUM(cached_input_tokens), 0), COALESCE(SUM(cache_write_tokens), 0), "
             f"COALESCE(SUM(cost_usd), 0.0), COALESCE(SUM(outcome IN ({failed})), 0), "
-            f"COALESCE(SUM({gpu}), 0.0) "
+            f"COALESCE(SUM({gpu}), 0.0), COALESCE(SUM({estimated}), 0) "
             "FROM usage"
         )
         if where:
@@ -281,6 +298,7 @@ class SQLiteLedgerStore:
                 cost_usd=row[n + 6],
                 failed=row[n + 7],
                 gpu_cost_usd=row[n + 8],
+                estimated=row[n + 9],
             )
             for row in result
         ]

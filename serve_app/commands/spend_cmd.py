@@ -23,6 +23,9 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("REQUESTS", "requests", "d"),
     ("ATTEMPTS", "attempts", "d"),
     ("FAILED", "failed", "d"),
+    # Attempts booked from an estimate: a caller hung up or the stream was cut before the
+    # provider's own count came (see `serve_app.routing.usage`).
+    ("ESTIMATED", "estimated", "d"),
     ("IN TOK", "input_tokens", "d"),
     ("OUT TOK", "output_tokens", "d"),
     ("COST USD", "cost_usd", ".6f"),

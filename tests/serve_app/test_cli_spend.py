@@ -120,3 +120,21 @@ def test_an_unknown_group_or_a_missing_ledger_is_an_error(
     assert not (tmp_path / "nope.sqlite").exists()
     status, _, err = run(capsys, "--ledger", str(tmp_path / "nope.sqlite"), "--by", "colour")
     assert status == 2 and "colour" in err
+
+
+def test_spend_shows_how_many_attempts_were_booked_from_an_estimate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "ledger.sqlite"
+    store = SQLiteLedgerStore(path)
+    dropped = record("d1", "acme", "planner", "anthropic/opus", 0.01, 25)
+    store.write_batch([dropped.model_copy(update={"estimated": True, "outcome": "interrupted"})])
+    store.close()
+    status, out, _ = run(capsys, "--ledger", str(path))
+    assert status == 0
+    header, row = out.splitlines()[:2]
+    assert header.split()[:5] == ["TENANT", "REQUESTS", "ATTEMPTS", "FAILED", "ESTIMATED"]
+    assert row.split()[:5] == ["acme", "1", "1", "1", "1"]
+    status, out, _ = run(capsys, "--ledger", str(path), "--csv")
+    [line] = list(csv.DictReader(io.StringIO(out)))
+    assert line["estimated"] == "1"

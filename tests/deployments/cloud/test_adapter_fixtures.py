@@ -569,3 +569,35 @@ def _rich_request(model: str = "m") -> ChatRequest:
             }
         ),
     )
+
+
+# --- the provider's count before the end: what a stream cut short is billed from ---------------
+
+
+async def test_anthropic_first_content_chunk_carries_message_starts_usage(
+    server: CannedServer, adapters: dict[str, ChatAdapter]
+) -> None:
+    server.respond(_sse("anthropic_stream_tool_use.sse"))
+    chunks = await _collect(adapters["anthropic"].stream(_hello()))
+    content = [c for c in chunks if c.has_content()]
+    # message_start's count: the whole prompt (cache parts included), 2 output tokens so far.
+    assert content[0].usage_so_far == Usage(
+        input_tokens=472 + 3000 + 1800,
+        output_tokens=2,
+        cached_input_tokens=3000,
+        cache_write_tokens=1800,
+        cache_write_1h_tokens=800,
+    )
+    assert all(c.usage_so_far is None for c in chunks[1:])
+
+
+async def test_gemini_content_chunks_carry_the_count_so_far(
+    server: CannedServer, adapters: dict[str, ChatAdapter]
+) -> None:
+    server.respond(_sse("gemini_stream.sse"))
+    chunks = await _collect(adapters["google"].stream(_hello("gemini-2.5-flash")))
+    assert [c.usage_so_far for c in chunks[:-1]] == [
+        Usage(input_tokens=2100, cached_input_tokens=2048),
+        Usage(input_tokens=2100, cached_input_tokens=2048),
+        Usage(input_tokens=2100, output_tokens=9 + 22, cached_input_tokens=2048),
+    ]
