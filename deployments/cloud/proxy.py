@@ -3,7 +3,7 @@
 A plain class: the app builder wraps it with `serve.deployment(...)` and its options, so it is
 tested without a cluster. It reads its key once, builds its adapter (one SDK client, one
 connection pool) once per replica, and forwards; the adapter does the translating and the error
-mapping. It never logs or returns the key.
+mapping. It never logs or returns the key, and scrubs it from every log line of its process.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from deployments.canonical import (
 )
 from deployments.cloud.registry import build_adapter
 from deployments.errors import AuthenticationFailed
+from deployments.log_redaction import redact_logs
 
 
 class CloudProxy:
@@ -35,6 +36,8 @@ class CloudProxy:
         """`api_key` wins over `api_key_env` (tests and the sandbox pass one directly)."""
         if api_key is None and api_key_env:
             api_key = os.environ.get(api_key_env) or None
+        # Whatever this process logs (Serve's own tracebacks included) is scrubbed of the key.
+        redact_logs([api_key])
         self.provider_id = provider_id
         # A replica without its key still starts, and answers every call with the outage it is
         # (AuthenticationFailed: the router fails over), rather than crash-looping.
