@@ -22,7 +22,7 @@ attempt began; the stream's closing `switchyard.route` event carries the whole c
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -30,25 +30,15 @@ from deployments import openai_format
 from deployments.canonical import ChatChunk, ChatResult, EmbeddingResult
 from deployments.errors import SwitchyardError
 from serve_app.routing.call import Answer, CallOptions, ChatCall, EmbeddingCall, Route
+from serve_app.surfaces.common import (
+    SwitchyardOptions,
+    WireError,
+    call_options,
+    route_field,
+    route_headers,
+)
 
-
-class WireError(ValueError):
-    """The request is not a valid call; the message names the field. Answered with `status`:
-    400, or 413/415 for a body too large or not JSON (`serve_app.surfaces.limits`). `param` is
-    OpenAI's name for the field, where one field is to blame."""
-
-    def __init__(self, message: str, *, status: int = 400, param: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.param = param
-
-
-class _SwitchyardOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    tenant: str | None = None
-    agent: str | None = None
-    privacy: Literal["any", "local"] | None = None
-    first_token_s: float | None = None  # its floor is CallOptions' to check
+__all__ = ["WireError", "route_field", "route_headers"]  # shared by every surface (`common`)
 
 
 class _Envelope(BaseModel):
@@ -58,7 +48,7 @@ class _Envelope(BaseModel):
     model: str
     stream: bool = False
     user: str | None = None
-    switchyard: _SwitchyardOptions | None = None
+    switchyard: SwitchyardOptions | None = None
 
 
 def _options(body: Any, headers: dict[str, str]) -> tuple[_Envelope, CallOptions]:
@@ -67,26 +57,7 @@ def _options(body: Any, headers: dict[str, str]) -> tuple[_Envelope, CallOptions
         envelope = _Envelope.model_validate(body)
     except ValidationError as error:
         raise WireError(f"invalid request: {openai_format.field_errors(error)}") from None
-    extension = envelope.switchyard or _SwitchyardOptions()
-    values: dict[str, Any] = {
-        "tenant": headers.get("x-switchyard-tenant") or extension.tenant or envelope.user,
-        "agent": headers.get("x-switchyard-agent") or extension.agent,
-        "privacy": headers.get("x-switchyard-privacy") or extension.privacy,
-        # Not `or`: a deadline of 0 is refused, not taken for none.
-        "first_token_s": _first_given(
-            headers.get("x-switchyard-first-token-s"), extension.first_token_s
-        ),
-        "request_id": headers.get("x-request-id"),
-    }
-    try:
-        options = CallOptions(**{key: value for key, value in values.items() if value is not None})
-    except ValidationError as error:
-        raise WireError(f"invalid Switchyard option: {openai_format.field_errors(error)}") from None
-    return envelope, options
-
-
-def _first_given(*values: str | float | None) -> str | float | None:
-    return next((value for value in values if value is not None), None)
+    return envelope, call_options(headers, envelope.switchyard, envelope.user)
 
 
 def parse_chat(body: Any, headers: dict[str, str]) -> tuple[ChatCall, bool]:
@@ -109,23 +80,6 @@ def parse_embedding(body: Any, headers: dict[str, str]) -> EmbeddingCall:
 
 
 # --- answers ------------------------------------------------------------------------------------
-
-
-def route_field(route: Route) -> dict[str, Any]:
-    """The `switchyard` field of an answer: OpenAI clients ignore it, people read it."""
-    return route.model_dump(mode="json")
-
-
-def route_headers(route: Route) -> dict[str, str]:
-    return {
-        "x-request-id": route.request_id or route.call_id,
-        "x-switchyard-call-id": route.call_id,
-        "x-switchyard-model": route.model or "",
-        "x-switchyard-provider": route.provider or "",
-        "x-switchyard-attempts": str(len(route.attempts)),
-        "x-switchyard-overhead-ms": f"{route.overhead_ms:.3f}",
-        **({"x-switchyard-notice": route.notice} if route.notice else {}),
-    }
 
 
 def _completion_id(route: Route) -> str:
