@@ -21,6 +21,7 @@ from serve_app.commands import (
     route_cmd,
     router_cmd,
     sandbox_cmd,
+    scores_cmd,
     serve_cmd,
     spend_cmd,
 )
@@ -29,6 +30,7 @@ COMMANDS: tuple[Callable[[Subparsers], None], ...] = (
     directory_cmd.register,
     route_cmd.register,
     router_cmd.register,
+    scores_cmd.register,
     serve_cmd.register,
     deploy_cmd.register,
     sandbox_cmd.register,
