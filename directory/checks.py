@@ -10,9 +10,11 @@ from __future__ import annotations
 import difflib
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
+from datetime import datetime
 
 from directory.errors import Problem
 from directory.policy import criteria, select_model
+from directory.pricing import schedule_problems
 from directory.schema import ModelProfile, Provider, Selection, Shortcut
 
 
@@ -159,7 +161,7 @@ def check_models(
                 message = f"{twin} has a free tier itself; the paid twin must be paid"
             if message is not None:
                 found.append(("free_tier.paid_twin", message))
-        found += _check_prices(m) + _check_shape(m)
+        found += _check_prices(m) + _check_shape(m) + schedule_problems(m)
         problems += [Problem(file, f"models[{m.id}]", field, text) for field, text in found]
     return problems
 
@@ -198,8 +200,9 @@ def check_shortcuts(
     models: Mapping[str, ModelProfile],
     known_models: Collection[str],
     file: str,
+    now: datetime,
 ) -> tuple[list[Problem], dict[str, Selection]]:
-    """Problems, and how each valid policy shortcut resolved."""
+    """Problems, and how each valid policy shortcut resolved at today's prices (`now`)."""
     problems: list[Problem] = []
     selections: dict[str, Selection] = {}
     for s in shortcuts:
@@ -213,7 +216,9 @@ def check_shortcuts(
             target = models.get(s.model)
         elif s.select is not None:
             policy_problems = _check_policy(s)
-            selection = None if policy_problems else select_model(s.name, s.select, models.values())
+            selection = (
+                None if policy_problems else select_model(s.name, s.select, models.values(), now)
+            )
             if selection is not None:
                 selections[s.name] = selection
                 target = selection.pick

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar, get_args
 
@@ -142,7 +143,10 @@ def _validate(
 
 
 def _build(
-    raw: Mapping[str, Sequence[Any]], problems: list[Problem], names: Mapping[str, str]
+    raw: Mapping[str, Sequence[Any]],
+    problems: list[Problem],
+    names: Mapping[str, str],
+    now: datetime | None,
 ) -> Directory:
     providers, provider_ids, found = _validate(
         Provider, "providers", raw["providers"], names["providers"]
@@ -157,7 +161,9 @@ def _build(
     model_map = {m.id: m for m in models}
     problems += check_providers(providers, names["providers"])
     problems += check_models(models, provider_map, model_ids, provider_ids, names["models"])
-    found, selections = check_shortcuts(shortcuts, model_map, model_ids, names["shortcuts"])
+    # Policies rank by today's prices (directory/pricing.py); `now` is injectable for tests.
+    today = now or datetime.now(UTC)
+    found, selections = check_shortcuts(shortcuts, model_map, model_ids, names["shortcuts"], today)
     problems += found
     if problems:
         raise InvalidDirectory(problems)
@@ -169,15 +175,16 @@ def _build(
     )
 
 
-def load_directory(path: str | Path | None = None) -> Directory:
-    """The directory in `path` (a folder with the three YAML files); None: the shipped one."""
+def load_directory(path: str | Path | None = None, *, now: datetime | None = None) -> Directory:
+    """The directory in `path` (a folder with the three YAML files); None: the shipped one.
+    Policy shortcuts are resolved at the prices in force at `now` (None: the clock's now)."""
     folder = SHIPPED if path is None else Path(path)
     raw: dict[str, Sequence[Any]] = {}
     problems: list[Problem] = []
     for section in SECTIONS:
         raw[section], found = _read_file(folder / SOURCE_NAMES[section], section)
         problems += found
-    return _build(raw, problems, SOURCE_NAMES)
+    return _build(raw, problems, SOURCE_NAMES, now)
 
 
 def directory_from_dicts(
@@ -186,6 +193,7 @@ def directory_from_dicts(
     shortcuts: Sequence[Mapping[str, Any]],
     *,
     source_names: Mapping[str, str] = SOURCE_NAMES,
+    now: datetime | None = None,
 ) -> Directory:
     """A directory from lists of entries; problems name the files in `source_names`."""
     names = {**SOURCE_NAMES, **source_names}
@@ -197,14 +205,14 @@ def directory_from_dicts(
     ]
     if problems:
         raise InvalidDirectory(problems)
-    return _build(raw, [], names)
+    return _build(raw, [], names, now)
 
 
-def directory_from_dict(data: Mapping[str, Any]) -> Directory:
+def directory_from_dict(data: Mapping[str, Any], *, now: datetime | None = None) -> Directory:
     """The inverse of `Directory.to_dict()`; validates again, as a new process must."""
     if not isinstance(data, Mapping) or set(data) != set(SECTIONS):
         found = sorted(data) if isinstance(data, Mapping) else type(data).__name__
         raise InvalidDirectory(
             [Problem("directory", "", "", f"needs exactly {', '.join(SECTIONS)} (got {found})")]
         )
-    return directory_from_dicts(data["providers"], data["models"], data["shortcuts"])
+    return directory_from_dicts(data["providers"], data["models"], data["shortcuts"], now=now)

@@ -9,17 +9,13 @@ the objective; the loader keeps the whole ranking, so `switchyard route` can nam
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
+from directory.pricing import todays_blended
+from directory.pricing import usd as usd  # re-exported: the CLI formats prices with it
 from directory.schema import ModelProfile, Ranked, ScoreName, Select, Selection, Shortcut
 
 GENERAL_SCORES: tuple[ScoreName, ...] = ("reasoning", "coding", "tool_calling")
-
-
-def usd(value: float) -> str:
-    """A price for people: at least two decimals, more only where the price has them ($0.125)."""
-    # Sub-dime prices keep four decimals ($0.0375), others three ($0.131 blended).
-    whole, fraction = f"{value:.{4 if value < 0.1 else 3}f}".rstrip("0").split(".")
-    return f"${whole}.{fraction.ljust(2, '0')}"
 
 
 def tokens(count: int) -> str:
@@ -33,19 +29,33 @@ def tokens(count: int) -> str:
     return str(count)
 
 
-def effective_price(model: ModelProfile) -> float:
-    """Marginal USD per million tokens at a 3:1 input:output mix; local models cost none."""
-    return 0.0 if model.privacy == "local" else model.pricing.blended()
+def effective_price(model: ModelProfile, now: datetime) -> float:
+    """Today's marginal USD per million tokens at a 3:1 input:output mix (see
+    `directory.pricing.todays_blended` for a price that changes by the hour); local models
+    cost none."""
+    return 0.0 if model.privacy == "local" else todays_blended(model.pricing, now)
 
 
-def price_words(model: ModelProfile) -> str:
+def price_words(model: ModelProfile, now: datetime | None = None) -> str:
+    """The model's price today (`now`; None: the clock's now), in words."""
+    now = now or datetime.now(UTC)
     p = model.pricing
     if model.free_tier is not None:
         return f"free tier, then its paid twin {model.free_tier.paid_twin}"
     if model.privacy == "local":
         gpu = f" (GPU {usd(p.gpu_hour_usd)}/h)" if p.gpu_hour_usd is not None else ""
         return f"local, no per-token price{gpu}"
-    return f"{usd(p.input)} in / {usd(p.output)} out per Mtok (blended {usd(p.blended())})"
+    today = p.in_force(now)
+    if today.label == "base" or today.blended() == effective_price(model, now):
+        return (
+            f"{usd(today.input)} in / {usd(today.output)} out per Mtok "
+            f"(blended {usd(today.blended())})"
+        )
+    # A time-of-day price: the week's average is what ranks it; now's price is one window's.
+    return (
+        f"{usd(today.input)} in / {usd(today.output)} out per Mtok now ({today.label}), "
+        f"blended {usd(effective_price(model, now))} over the week"
+    )
 
 
 def qualifies(model: ModelProfile, select: Select) -> bool:
@@ -71,19 +81,19 @@ def _mean_adjusted(model: ModelProfile, select: Select) -> float:
     return sum(scores.get(name).adjusted() for name in select.best_by) / len(select.best_by)
 
 
-def _rank_key(model: ModelProfile, select: Select) -> tuple[float, float, str]:
+def _rank_key(model: ModelProfile, select: Select, now: datetime) -> tuple[float, float, str]:
     # Every key ends with the id so that equal models always rank the same way.
     speed = model.latency.output_tokens_per_s or 0.0
     if select.objective == "cheapest":
-        return (effective_price(model), -speed, model.id)
+        return (effective_price(model, now), -speed, model.id)
     if select.objective == "fastest":
         return (-speed, model.latency.ttft_ms, model.id)
-    return (-_mean_adjusted(model, select), effective_price(model), model.id)
+    return (-_mean_adjusted(model, select), effective_price(model, now), model.id)
 
 
-def _measure(model: ModelProfile, select: Select) -> str:
+def _measure(model: ModelProfile, select: Select, now: datetime) -> str:
     if select.objective == "cheapest":
-        return price_words(model)
+        return price_words(model, now)
     if select.objective == "fastest":
         speed = model.latency.output_tokens_per_s
         rate = f"{speed:.0f} tok/s, " if speed is not None else ""
@@ -106,20 +116,24 @@ def criteria(select: Select) -> str:
     return "; ".join(parts)
 
 
-def select_model(shortcut: str, select: Select, models: Iterable[ModelProfile]) -> Selection | None:
-    """The policy's ranking over `models`, or None when no model qualifies."""
+def select_model(
+    shortcut: str, select: Select, models: Iterable[ModelProfile], now: datetime
+) -> Selection | None:
+    """The policy's ranking over `models` at today's prices (`now`), or None when no model
+    qualifies."""
     pool = [m for m in models if m.kind == select.kind and m.free_tier is None]
-    ranked = sorted((m for m in pool if qualifies(m, select)), key=lambda m: _rank_key(m, select))
+    qualifying = (m for m in pool if qualifies(m, select))
+    ranked = sorted(qualifying, key=lambda m: _rank_key(m, select, now))
     if not ranked:
         return None
     pick = ranked[0]
     explanation = (
         f"{select.objective} of {len(ranked)} qualifying out of {len(pool)} "
-        f"({criteria(select)}): {_measure(pick, select)}"
+        f"({criteria(select)}): {_measure(pick, select, now)}"
     )
     return Selection(
         shortcut=shortcut,
-        ranked=tuple(Ranked(model=m, measure=_measure(m, select)) for m in ranked),
+        ranked=tuple(Ranked(model=m, measure=_measure(m, select, now)) for m in ranked),
         considered=len(pool),
         explanation=explanation,
     )

@@ -14,11 +14,13 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from directory.errors import UnknownName
+from directory.pricing import PriceInForce, price_in_force
 
 
 class _Entry(BaseModel):
@@ -97,7 +99,63 @@ class LongContextPricing(_Entry):
     cache_write: Price | None = None
 
 
+# A short name for a price, kept with every call it priced: "base", "tod-2026-08/peak".
+PriceLabel = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]*$", max_length=24)]
+# Wall-clock hours in a period's timezone, "09:00-12:00": start inclusive, end exclusive; an end
+# before the start runs past midnight into the next day; "24:00" ends at midnight.
+_CLOCK = r"([01][0-9]|2[0-3]):[0-5][0-9]"
+Hours = Annotated[str, Field(pattern=rf"^{_CLOCK}-({_CLOCK}|24:00)$")]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = get_args(Weekday)
+# Dates are not strict: YAML gives a date, a deployment's JSON user_config gives "2026-12-01".
+Day = Annotated[date, Field(strict=False)]
+
+
+class WindowPricing(_Entry):
+    """The prices of time-of-day windows inside a `PricePeriod` (see directory/FORMAT.md)."""
+
+    label: PriceLabel
+    hours: list[Hours] = Field(min_length=1)  # e.g. ["09:00-12:00", "14:00-18:00"]
+    days: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS), min_length=1)
+    input: Price
+    output: Price
+    cached_input: Price | None = None
+    cache_write: Price | None = None
+    cache_write_1h: Price | None = None
+    long_context: LongContextPricing | None = None
+
+
+class PricePeriod(_Entry):
+    """Prices in force over a range of days: flat, by time-of-day windows, or windows with the
+    period's own prices as the default outside them. The rules that span fields (dates in
+    order, windows that do not overlap, a default where windows leave hours uncovered) are in
+    `directory/pricing.py`."""
+
+    label: PriceLabel | None = None  # None: "from-<effective_from>" or "until-<until>"
+    effective_from: Day | None = None  # first day in force, in `timezone`
+    until: Day | None = None  # last day in force (inclusive), in `timezone`
+    timezone: Text = "UTC"  # an IANA name, e.g. Asia/Shanghai
+    input: Price | None = None
+    output: Price | None = None
+    cached_input: Price | None = None
+    cache_write: Price | None = None
+    cache_write_1h: Price | None = None
+    long_context: LongContextPricing | None = None
+    windows: list[WindowPricing] = []
+    default_label: PriceLabel = "default"  # names the period's own prices outside its windows
+    source: Text
+
+    def name(self) -> str:
+        if self.label is not None:
+            return self.label
+        if self.effective_from is not None:
+            return f"from-{self.effective_from.isoformat()}"
+        return f"until-{self.until.isoformat() if self.until is not None else 'always'}"
+
+
 class Pricing(_Entry):
+    """The base prices, in force outside every period of `schedule` (a plain block has none)."""
+
     input: Price
     output: Price
     cached_input: Price | None = None
@@ -106,10 +164,15 @@ class Pricing(_Entry):
     long_context: LongContextPricing | None = None
     gpu_hour_usd: float | None = Field(default=None, gt=0, le=1000)
     source: Text
+    schedule: list[PricePeriod] = []
 
     def blended(self) -> float:
         """USD per million tokens at a 3:1 input:output mix, the policy's `cheapest` measure."""
         return (3 * self.input + self.output) / 4
+
+    def in_force(self, at: datetime) -> PriceInForce:
+        """The prices that apply to a call made at `at` (timezone-aware), and their label."""
+        return price_in_force(self, at)
 
 
 class Latency(_Entry):

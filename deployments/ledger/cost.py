@@ -15,6 +15,10 @@ part and the output — is billed at the tier's prices, as Anthropic and Google 
 leaves a cache price out keeps the base prices' ratio to the input price (Anthropic defines its
 cache prices as multiples of the input price: 0.1× read, 1.25× 5-minute write, 2× 1-hour write).
 
+Prices can change on a date and by time of day (directory/pricing.py): a directory `Pricing` with
+a schedule answers `in_force(at)`, and `prices_at` asks it, so that a call is billed at the prices
+in force when it was made and the record keeps their label ("base", "v4-tod/peak").
+
 Arithmetic is in Decimal, from each float's shortest decimal form, so $0.30 is 0.30 and not
 0.2999…; the result is rounded to a float once, at the end.
 
@@ -36,8 +40,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
 from typing import Protocol, cast
@@ -81,6 +86,19 @@ class Prices(Protocol):
     def long_context(self) -> LongContextPrices | None: ...
     @property
     def gpu_hour_usd(self) -> float | None: ...
+
+
+def prices_at(pricing: Prices, at: datetime) -> Prices:
+    """The prices in force at `at`: what a scheduled `Pricing`'s `in_force(at)` answers; any
+    other `Prices` is the same at every instant."""
+    in_force: Callable[[datetime], Prices] | None = getattr(pricing, "in_force", None)
+    return pricing if in_force is None else in_force(at)
+
+
+def price_label(prices: Prices) -> str:
+    """The label of prices `prices_at` gave ("base" for prices without a schedule)."""
+    label = getattr(prices, "label", None)
+    return label if isinstance(label, str) else "base"
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,9 +188,13 @@ def _canonical(price: float | None) -> str | None:
     return None if price is None else format(_d(price).normalize(), "f")
 
 
-def estimate_usd(input_tokens: int, output_tokens: int, pricing: Prices) -> float:
+def estimate_usd(
+    input_tokens: int, output_tokens: int, pricing: Prices, at: datetime | None = None
+) -> float:
     """A quick float estimate of a call's cost before it is made (budget reservations): the
-    formula above without cache parts, the long-context tier included. Not for billing."""
+    formula above without cache parts, the long-context tier included, at the prices in force
+    `at` (None: now, as the call is about to be made). Not for billing."""
+    pricing = prices_at(pricing, at or datetime.now(UTC))
     tier = pricing.long_context
     if tier is not None and input_tokens > tier.threshold_tokens:
         return (input_tokens * tier.input + output_tokens * tier.output) / 1_000_000

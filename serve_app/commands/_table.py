@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Collection, Iterable, Sequence
+from datetime import UTC, datetime
 
 from directory.loader import load_directory
 from directory.schema import SCORE_NAMES, Directory, ModelProfile, ScoreName
@@ -33,9 +34,11 @@ def table(
     )
 
 
-def price_cells(model: ModelProfile) -> list[str]:
-    """Input and output USD per million tokens, as short as exact."""
-    return [f"{model.pricing.input:g}", f"{model.pricing.output:g}"]
+def price_cells(model: ModelProfile, now: datetime | None = None) -> list[str]:
+    """Input and output USD per million tokens in force `now` (None: the clock's), as short as
+    exact."""
+    prices = model.pricing.in_force(now or datetime.now(UTC))
+    return [f"{prices.input:g}", f"{prices.output:g}"]
 
 
 def score_cells(model: ModelProfile, names: Sequence[ScoreName] = SCORE_NAMES) -> list[str]:
