@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export RAY_AUTH_MODE := disabled
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: demo test lint typecheck notebooks clean
+.PHONY: demo test lint typecheck audit notebooks clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -29,7 +29,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy directory deployments serve_app
 
-test: $(STAMP) lint typecheck
+# The shipped directory's evidence as of today: a price read over 60 days ago, a price change
+# within 14 days or a serving block that contradicts its profile fails the build.
+audit: $(STAMP)
+	$(BIN)/switchyard directory audit --errors-only
+
+test: $(STAMP) lint typecheck audit
 	$(BIN)/python -m pytest -q
 
 # Re-run the notebooks from their sources (notebooks/NN_*.py) and store the outputs.

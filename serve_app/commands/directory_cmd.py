@@ -1,9 +1,11 @@
-"""`switchyard directory check|models|shortcuts|show`: look at the model directory."""
+"""`switchyard directory check|models|shortcuts|show|audit`: look at the model directory."""
 
 from __future__ import annotations
 
 import argparse
+from datetime import date
 
+from directory.audit import audit
 from directory.errors import InvalidDirectory
 from directory.loader import SHIPPED, load_directory
 from directory.policy import GENERAL_SCORES, price_words, tokens, usd
@@ -37,6 +39,22 @@ def register(subparsers: Subparsers) -> None:
         add_directory_option(sub)
         sub.set_defaults(handler=handler)
 
+    audit_cmd = commands.add_parser(
+        "audit",
+        help="is the evidence still good: stale or third-party prices, price changes soon, "
+        "weak scores behind pins, serving vs profile; exit 1 on errors",
+    )
+    add_directory_option(audit_cmd)
+    audit_cmd.add_argument(
+        "--today",
+        type=date.fromisoformat,
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="audit as of this day (default: today)",
+    )
+    audit_cmd.add_argument("--errors-only", action="store_true", help="leave warnings out")
+    audit_cmd.set_defaults(handler=_audit)
+
     show = commands.add_parser("show", help="one model's whole profile")
     show.add_argument("id", help="a model id (or a shortcut)")
     add_directory_option(show)
@@ -57,6 +75,18 @@ def _check(args: argparse.Namespace) -> int:
         f"{len(directory.shortcuts)} shortcuts in {where}"
     )
     return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    today = args.today or date.today()
+    findings = audit(directory_from_args(args), today)
+    errors = sum(f.severity == "error" for f in findings)
+    for finding in findings:
+        if finding.severity == "error" or not args.errors_only:
+            print(finding)
+    where = args.directory or str(SHIPPED)
+    print(f"{errors} error(s), {len(findings) - errors} warning(s) in {where} as of {today}")
+    return 1 if errors else 0
 
 
 def note(model: ModelProfile) -> str:
