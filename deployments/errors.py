@@ -18,7 +18,8 @@
         ├── NoCandidates               503: every candidate was dropped before any was tried
         │   └── NoCandidateFits            400: …each for what the request itself asks
         ├── AllCandidatesFailed        502: every candidate tried failed; lists every attempt
-        └── BudgetExceeded             402: the tenant's or agent's budget cannot afford the call
+        ├── BudgetExceeded             402: the tenant's or agent's budget cannot afford the call
+        └── KeyRateLimited             429: the caller's key is over its rpm or tpm; retry_after_s
 
 Ray pickles exceptions between replicas and actors, so every class here rebuilds from its state
 (`SwitchyardError.__reduce__`); `tests/deployments/test_errors.py` round-trips each one.
@@ -66,6 +67,10 @@ class SwitchyardError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    def http_headers(self) -> dict[str, str]:
+        """Headers its HTTP answer carries besides the route's (`Retry-After` on a 429)."""
+        return {}
 
 
 # --- one attempt at one provider ----------------------------------------------------------------
@@ -218,6 +223,29 @@ class BudgetExceeded(RoutingError):
             f"budget exceeded for {scope}: {period} limit ${limit_usd:.4f}, "
             f"spent and reserved ${spent_usd:.4f}"
         )
+
+
+class KeyRateLimited(RoutingError):
+    """The caller's key used its requests (`rpm`) or tokens (`tpm`) per minute: refused before
+    any provider is called. `code` is OpenAI's, so OpenAI clients treat it as their own 429;
+    `retry_after_s` (whole seconds, at least 1) is when this replica can take the call again."""
+
+    http_status = 429
+
+    def __init__(self, *, key_id: str, limit: str, per_minute: int, retry_after_s: int) -> None:
+        self.key_id = key_id  # the key's stored id, never the key
+        self.limit = limit  # "rpm" or "tpm"
+        self.per_minute = per_minute
+        self.retry_after_s = retry_after_s
+        self.code = "rate_limit_exceeded"
+        unit = "requests" if limit == "rpm" else "tokens"
+        super().__init__(
+            f"rate limit exceeded for key {key_id}: {per_minute} {unit} per minute ({limit}); "
+            f"retry after {retry_after_s} s"
+        )
+
+    def http_headers(self) -> dict[str, str]:
+        return {"retry-after": str(self.retry_after_s)}
 
 
 # --- secrets ------------------------------------------------------------------------------------

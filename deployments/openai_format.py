@@ -491,9 +491,9 @@ def error_to_openai(error: errors.SwitchyardError, **extra: Any) -> dict[str, An
 
 
 def _code(error: errors.SwitchyardError) -> str | int:
-    """OpenAI's `code`: the error's own where it has one (`context_length_exceeded`), else its
-    HTTP status."""
-    own = error.code if isinstance(error, errors.NoCandidateFits) else None
+    """OpenAI's `code`: the error's own where it has one (`context_length_exceeded`,
+    `rate_limit_exceeded`), else its HTTP status."""
+    own = error.code if isinstance(error, errors.NoCandidateFits | errors.KeyRateLimited) else None
     return own or error.http_status
 
 

@@ -20,6 +20,17 @@ window still had room), the others' targets drop to the rounded-down share, so t
 units move to where the calls are. A replica silent for `reclaim_after_s` is presumed gone and its
 unspent lease returns to the pool; replicas stop using a lease well before that (`LeaseClient`).
 
+**Rate limits** (a key's rpm and tpm, kind `rpm`/`tpm`) use the same grants with one difference:
+a unit is never consumed, only *held*. A replica that uses a unit keeps it busy for 60 s (a
+sliding minute, `replica.Lease`) and can give back only free units, so every unit used in the last
+60 s is still counted in some replica's `granted − returned`. The grants never exceed the limit,
+hence no 60 s span anywhere in the cluster sees more than `limit` units used: **rpm overshoot 0,
+whatever the number of replicas**. A silent replica's units come back only after
+`reclaim_after_s + 60 s`, so those it used until its lease went stale (`lease_ttl_s`, well under
+`reclaim_after_s`) have cooled by then. tpm holds the same way for what was *reserved*; what can
+exceed it is only tokens a provider counted beyond the reservation (the prompt is estimated at 4
+characters a token; the output cannot exceed its reservation, the cap the provider is sent).
+
 `base` is what the window had spent before the book first saw it: for a rolling-24h allowance, the
 23 hourly buckets before it; for a new window, what the usage ledger already holds for it (a
 budget configured mid-day starts from the day's spend so far).
@@ -34,6 +45,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from serve_app.allowances.messages import (
+    RATE_WINDOW_S,
     AllowanceSpec,
     AllowanceStatus,
     Holding,
@@ -160,7 +172,8 @@ class AllowanceBook:
         now = self._clock()
         latest: dict[str, Allowance] = {}
         for allowance in self._allowances.values():
-            if allowance.window.contains(now):
+            # A key's rate limit is no spend: `/v1/spend` and the CLI list free tiers and budgets.
+            if allowance.window.contains(now) and not allowance.spec.is_rate:
                 latest[allowance.spec.key] = allowance
         return [self._status(allowance, now) for _, allowance in sorted(latest.items())]
 
@@ -180,7 +193,7 @@ class AllowanceBook:
         return allowance
 
     def _base(self, spec: AllowanceSpec, window: Window) -> float:
-        if self._store is None:
+        if self._store is None or spec.is_rate:
             return 0.0
         if spec.reset == "rolling-24h":
             history = self._store.consumed_between(
@@ -203,14 +216,17 @@ class AllowanceBook:
         latest = max(until, default=None)
         return latest if latest is not None and latest > window.start else None
 
-    def _live(self, holder: Holder, now: float) -> bool:
-        return now - holder.last_seen < self._reclaim_after_s
+    def _live(self, allowance: Allowance, holder: Holder, now: float) -> bool:
+        # A rate unit a silent replica used last is busy for 60 s more: not reclaimed before.
+        cooling = RATE_WINDOW_S if allowance.spec.is_rate else 0.0
+        return now - holder.last_seen < self._reclaim_after_s + cooling
 
     def _exhausted(self, allowance: Allowance, now: float) -> bool:
         return allowance.exhausted_until is not None and allowance.exhausted_until > now
 
     def _committed(self, allowance: Allowance, now: float) -> float:
-        return allowance.base + sum(h.held(self._live(h, now)) for h in allowance.holders.values())
+        holders = allowance.holders.values()
+        return allowance.base + sum(h.held(self._live(allowance, h, now)) for h in holders)
 
     def _share(self, allowance: Allowance, now: float) -> float:
         """What each replica seen lately may hold: an equal part of what is left unspent."""
@@ -261,6 +277,8 @@ class AllowanceBook:
             committed=self._committed(allowance, now),
             limit=allowance.spec.limit,
             exhausted_until=allowance.exhausted_until if self._exhausted(allowance, now) else None,
+            consumed=holder.consumed,
+            returned=holder.returned,
         )
 
     def _status(self, allowance: Allowance, now: float) -> AllowanceStatus:
@@ -274,8 +292,15 @@ class AllowanceBook:
             holdings=tuple(
                 Holding(replica=r, on_hand=h.on_hand(), last_seen=h.last_seen)
                 for r, h in sorted(allowance.holders.items())
-                if self._live(h, now)
+                if self._live(allowance, h, now)
             ),
+        )
+
+    def _idle(self, allowance: Allowance, now: float) -> bool:
+        """A rate limit nobody holds any of, whose replicas all fell silent: the key is idle, and
+        its window never ends, so without this it would stay in memory for good."""
+        return self._committed(allowance, now) == 0 and not any(
+            self._live(allowance, h, now) for h in allowance.holders.values()
         )
 
     def _forget_old(self, now: float) -> None:
@@ -283,6 +308,10 @@ class AllowanceBook:
         if now - self._forgot_at < 60:
             return
         self._forgot_at = now
-        old = [key for key, c in self._allowances.items() if c.window.end < now - FORGET_AFTER_S]
+        old = [
+            key
+            for key, c in self._allowances.items()
+            if c.window.end < now - FORGET_AFTER_S or (c.spec.is_rate and self._idle(c, now))
+        ]
         for key in old:
             del self._allowances[key]

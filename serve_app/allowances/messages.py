@@ -20,17 +20,19 @@ from typing import Literal
 
 from serve_app.allowances.windows import Reset
 
-Kind = Literal["free_requests", "free_tokens", "budget"]
+Kind = Literal["free_requests", "free_tokens", "budget", "rpm", "tpm"]
+RATE_KINDS: frozenset[Kind] = frozenset({"rpm", "tpm"})
+RATE_WINDOW_S = 60.0  # a key's rate limits count what it used in the last 60 seconds
 
 
 @dataclass(frozen=True, slots=True)
 class AllowanceSpec:
     """One allowance, as configured (the directory's free tiers, the tenants' budgets)."""
 
-    key: str  # e.g. "free_requests:google/gemini-2.5-flash-free", "budget:acme/bot:day"
+    key: str  # e.g. "free_requests:google/gemini-2.5-flash-free", "budget:acme/bot:day", "rpm:k1"
     kind: Kind
     reset: Reset
-    limit: float  # requests, tokens or USD per window
+    limit: float  # requests, tokens or USD per window (rate limits: per sliding minute)
     model: str | None = None  # free tiers
     tenant: str | None = None  # budgets
     agent: str | None = None  # agent budgets; None: the tenant's own budget
@@ -39,6 +41,11 @@ class AllowanceSpec:
     def integral(self) -> bool:
         """Whole units (requests, tokens) are leased whole; USD is leased to the fraction."""
         return self.kind != "budget"
+
+    @property
+    def is_rate(self) -> bool:
+        """A key's rate limit: units held are *recycled* 60 s after use, never consumed."""
+        return self.kind in RATE_KINDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +74,10 @@ class LeaseGrant:
     committed: float  # used plus every lease still outstanding
     limit: float
     exhausted_until: float | None = None
+    # This replica's own cumulative figures as the actor holds them: a replica that lost its
+    # count (a lease dropped and made again) takes them up rather than count them on hand again.
+    consumed: float = 0.0
+    returned: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,14 @@ what the actor has already leased to this replica, so a replica can never spend 
 the price is that a call may find its replica's lease empty while another replica's still has some
 (it is then *starved*: it reports so, and the lease moves over within a round or two).
 
+A key's rate limits (rpm, tpm) are allowances too, registered as calls bring them (`use_rate`,
+from the checked key's `KeyLimits`) rather than configured. Their units are recycled, not
+consumed: a settled reservation's real amount stays *cooling* on this replica for 60 s (a sliding
+minute) and is free again after; only free units are ever given back, so no unit is used twice
+within 60 s anywhere in the cluster. A key this replica has not seen before (or dropped, idle for
+`RATE_IDLE_S`) has no lease yet: its first call waits for one round with the actor (`first_round`,
+bounded by `call_timeout_s`), the one time a call waits on it; every later call spends locally.
+
 A background task (`run`) reports every lease each round, gives back whatever exceeds the
 actor's target, and adopts the actor's answer. A lease is only good while the actor has answered
 lately (`lease_ttl_s`): a replica cut off from it stops spending well before the actor presumes it
@@ -20,26 +28,30 @@ import contextlib
 import logging
 import math
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import cast
 
 from deployments.background import BackgroundLoop
-from serve_app.allowances.messages import AllowanceSpec, LeaseGrant, LeaseReport
+from serve_app.allowances.messages import RATE_WINDOW_S, AllowanceSpec, LeaseGrant, LeaseReport
 from serve_app.allowances.windows import Window, window_at
 
 logger = logging.getLogger(__name__)
 
 SyncFn = Callable[[str, list[LeaseReport]], Awaitable[list[LeaseGrant]]]
 _EPSILON = 1e-12  # USD arithmetic in floats: a reservation of exactly what is left must fit
+RATE_IDLE_S = 120.0  # a key's rate lease unused this long (and all cooled) is given back
 
 
 class Lease:
     """This replica's lease of one allowance in one window."""
 
     __slots__ = (
+        "_cooling",
         "committed",
         "consumed",
+        "cooling",
         "exhausted_until",
         "granted",
         "limit",
@@ -49,6 +61,7 @@ class Lease:
         "starved",
         "target",
         "used",
+        "used_at",
         "window",
     )
 
@@ -65,9 +78,38 @@ class Lease:
         self.limit = spec.limit
         self.exhausted_until: float | None = None
         self.starved = False
+        self.cooling = 0.0  # rate limits: used in the last 60 s, free again after
+        self._cooling: deque[tuple[float, float]] = deque()  # (free again at, amount)
+        self.used_at = 0.0  # when a call last brought or reserved it
 
     def available(self) -> float:
-        return self.granted - self.consumed - self.returned - self.reserved
+        return self.granted - self.consumed - self.returned - self.reserved - self.cooling
+
+    def busy(self) -> float:
+        """What this replica holds but may not give back: reserved by calls in flight, or
+        cooling."""
+        return self.reserved + self.cooling
+
+    def cool(self, amount: float, until: float) -> None:
+        self.cooling += amount
+        self._cooling.append((until, amount))
+
+    def thaw(self, now: float) -> None:
+        """Units whose 60 s are over are free again."""
+        while self._cooling and self._cooling[0][0] <= now:
+            self.cooling = _clean(self.cooling - self._cooling.popleft()[1])
+
+    def free_in(self, amount: float, now: float) -> float | None:
+        """Seconds until `amount` is free here as what is cooling thaws; None if thawing alone
+        cannot free it (it waits for calls in flight, or for more lease)."""
+        free = self.available()
+        for until, cooled in self._cooling:
+            if free + _EPSILON >= amount:
+                break
+            free += cooled
+            if free + _EPSILON >= amount:
+                return max(0.0, until - now)
+        return 0.0 if free + _EPSILON >= amount else None
 
     def exhausted(self, now: float) -> bool:
         return self.exhausted_until is not None and self.exhausted_until > now
@@ -121,7 +163,9 @@ class LeaseClient:
         self._lease_ttl_s = lease_ttl_s
         self._call_timeout_s = call_timeout_s
         self._specs: dict[str, AllowanceSpec] = {}
+        self._rates: dict[str, AllowanceSpec] = {}  # keys' rate limits, as calls bring them
         self._leases: dict[str, Lease] = {}
+        self._urgent: asyncio.Task[bool] | None = None  # a round a first call waits for
         self._closing: list[Lease] = []  # ended windows (or dropped allowances) still to report
         self._last_ok: float | None = None
         self._failed_rounds = 0
@@ -147,7 +191,7 @@ class LeaseClient:
         allowance no longer configured is reported one last time and dropped."""
         by_key = {spec.key: spec for spec in specs}
         for key in list(self._leases):
-            if key not in by_key:
+            if key not in by_key and key not in self._rates:
                 self._closing.append(self._leases.pop(key))
         for key, spec in by_key.items():
             lease = self._leases.get(key)
@@ -162,7 +206,45 @@ class LeaseClient:
     # --- the request path: synchronous, O(1) ------------------------------------------------------
 
     def has(self, key: str) -> bool:
-        return key in self._specs
+        return key in self._specs or key in self._rates
+
+    def use_rate(self, spec: AllowanceSpec) -> bool:
+        """A call brings a key's rate limit: lease it from now on (a changed limit is adopted, as
+        `configure` does). True when this replica already holds an answered lease of it."""
+        known = self._rates.get(spec.key)
+        if known != spec:
+            self._rates[spec.key] = spec
+            lease = self._leases.get(spec.key)
+            if lease is not None:
+                lease.spec, lease.limit = spec, spec.limit
+            if known is None:
+                self._poke()
+        lease = self._leases.get(spec.key)
+        if lease is None:
+            return False
+        lease.used_at = self._clock()  # brought by a call, even one it may refuse: not idle
+        return lease.target is not None
+
+    async def first_round(self, key: str) -> None:
+        """Wait (at most `call_timeout_s`, twice) until a round has answered for `key`: only a
+        key's first call on this replica does; without an answer the call finds no lease."""
+        for _ in range(2):
+            lease = self._leases.get(key)
+            if lease is not None and lease.target is not None:
+                return
+            if self._urgent is None or self._urgent.done():
+                self._urgent = asyncio.ensure_future(self.sync_once())
+            # shield: a caller who gives up must not cancel the round others wait for too.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._urgent)
+
+    def retry_after(self, key: str, amount: float) -> float:
+        """Seconds until this replica could cover `amount` of `key` again: when enough of what
+        cooling thaws, else a second (the lease moves here, or calls in flight end, by then)."""
+        now = self._clock()
+        lease = self._current(key, now)
+        wait = lease.free_in(amount, now) if lease is not None and self._fresh(now) else None
+        return 1.0 if wait is None else max(1.0, wait)
 
     def covers(self, key: str, amount: float) -> bool:
         """Could this replica's lease of `key` cover `amount` now? A question: nothing is set
@@ -177,6 +259,7 @@ class LeaseClient:
             return None
         if self._fresh(now) and lease.available() + _EPSILON >= amount:
             lease.reserved += amount
+            lease.used_at = now
             return Reservation(lease, amount)
         self.note_short(key, amount)
         return None
@@ -197,7 +280,12 @@ class LeaseClient:
         """The call is over: its reservation becomes what it really used."""
         lease = reservation.lease
         lease.reserved = _clean(lease.reserved - reservation.amount)
-        lease.consumed += actual
+        if lease.spec.is_rate:
+            # Not consumed: held, busy for 60 s, then free again on this same lease.
+            if actual > 0:
+                lease.cool(actual, self._clock() + RATE_WINDOW_S)
+        else:
+            lease.consumed += actual
 
     def release(self, reservation: Reservation) -> None:
         """The call used none of it."""
@@ -262,6 +350,9 @@ class LeaseClient:
         now = self._clock()
         for key in self._specs:
             self._current(key, now)  # new allowances get a lease; ended windows roll over
+        self._drop_idle_rates(now)
+        for key in self._rates:
+            self._current(key, now)
         if not self._leases and not self._closing:
             return True
         for lease in self._leases.values():
@@ -298,7 +389,7 @@ class LeaseClient:
         unfinished = [
             lease
             for lease, report in zip(closing, reports[len(sent) - len(closing) :], strict=True)
-            if lease.reserved or lease.consumed != report.consumed
+            if lease.busy() or lease.consumed != report.consumed
         ]
         self._closing = unfinished + self._closing
         return True
@@ -321,11 +412,14 @@ class LeaseClient:
     def _current(self, key: str, now: float) -> Lease | None:
         lease = self._leases.get(key)
         if lease is not None and lease.window.contains(now):
+            if lease.cooling:
+                lease.thaw(now)
             return lease
-        spec = self._specs.get(key)
+        spec = self._specs.get(key) or self._rates.get(key)
         if spec is None:
             return None
         fresh = Lease(spec, window_at(spec.reset, now))
+        fresh.used_at = now
         if lease is not None:
             self._closing.append(lease)
             if lease.exhausted_until is not None and lease.exhausted_until > now:
@@ -333,10 +427,20 @@ class LeaseClient:
         self._leases[key] = fresh
         return fresh
 
+    def _drop_idle_rates(self, now: float) -> None:
+        """A key's rate limit no call used for RATE_IDLE_S, with nothing reserved or cooling,
+        goes back whole: a replica does not report every key it ever saw, every round."""
+        for key, lease in list(self._leases.items()):
+            if key in self._rates and now - lease.used_at >= RATE_IDLE_S:
+                lease.thaw(now)
+                if not lease.busy():
+                    del self._rates[key]
+                    self._closing.append(self._leases.pop(key))
+
     def _give_back_excess(self, lease: Lease) -> None:
         if lease.target is None:
             return
-        excess = min(lease.available(), lease.available() + lease.reserved - lease.target)
+        excess = min(lease.available(), lease.available() + lease.busy() - lease.target)
         if lease.spec.integral:
             excess = math.floor(excess)
         if excess > 0:
@@ -346,6 +450,11 @@ class LeaseClient:
         # The actor is the only one who grants: its figure is the truth, even when lower (its
         # store was lost), so this replica never spends a grant the actor does not know of.
         lease.granted = grant.granted
+        # A lease this replica made afresh (an allowance dropped and brought back) starts its
+        # counts at 0, while the actor still has what the earlier one consumed and gave back:
+        # take the actor's, so that those are not counted as on hand again.
+        lease.consumed = max(lease.consumed, grant.consumed)
+        lease.returned = max(lease.returned, grant.returned)
         lease.target = grant.target
         lease.used = grant.used
         lease.committed = grant.committed

@@ -11,6 +11,11 @@ reset the way their vendor says (`directory.schema.FreeTier.reset`):
   it turns 24 hours old, so the rule is at most an hour stricter than a true rolling window.
 
 Budgets run per UTC `day` (key as utc-midnight) and per UTC `month` (key `2026-11`).
+
+A key's rate limits (rpm, tpm) count a *sliding* minute, not a window that resets: a unit used at
+t is free again at t + 60 s (see `replica.Lease`). Their allowance has one endless window,
+`sliding`, so a lease never rolls over (no refusals at each minute's turn, no double burst across
+it).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-Reset = Literal["utc-midnight", "pacific-midnight", "rolling-24h", "day", "month"]
+Reset = Literal["utc-midnight", "pacific-midnight", "rolling-24h", "day", "month", "sliding"]
 PACIFIC = ZoneInfo("America/Los_Angeles")
 ROLLING_BUCKETS = 24  # hourly buckets in a rolling-24h window, the current one included
 
@@ -33,6 +38,10 @@ class Window:
 
     def contains(self, now: float) -> bool:
         return self.start <= now < self.end
+
+
+# The one window of every sliding rate limit: it never ends (year 9999), so it never rolls over.
+SLIDING = Window(key="sliding", start=0.0, end=253_402_300_800.0)
 
 
 def window_at(reset: Reset, now: float) -> Window:
@@ -48,6 +57,8 @@ def window_at(reset: Reset, now: float) -> Window:
         following = day + timedelta(days=1)
         end = datetime(following.year, following.month, following.day, tzinfo=PACIFIC)
         return _window(f"{day.isoformat()}@pacific", start, end)
+    if reset == "sliding":
+        return SLIDING
     if reset == "rolling-24h":
         start = utc.replace(minute=0, second=0, microsecond=0)
         return _window(start.strftime("%Y-%m-%dT%H"), start, start + timedelta(hours=1))

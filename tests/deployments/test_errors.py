@@ -48,6 +48,10 @@ _SPECIAL: dict[type[errors.SwitchyardError], tuple[tuple[Any, ...], dict[str, An
         (),
         {"scope": "tenant acme", "limit_usd": 10.0, "spent_usd": 10.5, "period": "day"},
     ),
+    errors.KeyRateLimited: (
+        (),
+        {"key_id": "key_1", "limit": "rpm", "per_minute": 10, "retry_after_s": 42},
+    ),
 }
 
 ERROR_CLASSES = sorted(
