@@ -196,7 +196,8 @@ class SQLiteAllowanceStore:
 def current_allowances(path: str | Path, now: float) -> list[dict[str, object]]:
     """Every allowance's current window as the file holds it, read-only (the `spend` CLI).
 
-    The same fields as `AllowanceStatus.as_dict`, less the replicas' leases; `used` counts what the
+    The same fields as `AllowanceStatus.as_dict`, less the replicas' leases (keys' rate limits are
+    no spend and are left out, as `AllowanceBook.status` does); `used` counts what the
     replicas had reported when they last synced. Empty for a file no Allowances actor wrote to.
     """
     uri = f"{Path(path).resolve().as_uri()}?mode=ro"
@@ -208,7 +209,8 @@ def current_allowances(path: str | Path, now: float) -> list[dict[str, object]]:
                 "SELECT a.key, a.kind, a.model, a.tenant, a.agent, a.reset, a.win, a.window_end, "
                 "a.limit_value, a.base + COALESCE(SUM(l.consumed), 0), a.exhausted_until "
                 "FROM allowance a LEFT JOIN allowance_lease l ON a.key = l.key AND a.win = l.win "
-                "WHERE a.window_start <= ? AND a.window_end > ? GROUP BY a.key, a.win "
+                "WHERE a.window_start <= ? AND a.window_end > ? AND a.kind NOT IN ('rpm', 'tpm') "
+                "GROUP BY a.key, a.win "
                 "ORDER BY a.key",
                 (now, now),
             ).fetchall()
