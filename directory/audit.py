@@ -6,7 +6,7 @@ whether it can be believed today. It reads what the data says about itself:
 - every price source says when it was read ("read 2026-12-05"; a local model's "set 2026-11-25");
 - a source that begins "third-party:" found no vendor page: its figures come from others;
 - a score's confidence says how far its source can be trusted (directory/FORMAT.md);
-- a price schedule (`pricing.schedule`, where the schema has one) says when prices change.
+- a price schedule (`pricing.schedule`) says when prices change (`directory.pricing`).
 
 Errors are what would make a routing or a bill wrong without anyone noticing: a price nobody has
 read for 60 days, a price change inside 14 days, a local model whose profile promises a longer
@@ -21,9 +21,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
-from typing import Any, Literal
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Literal
 
+from directory.pricing import upcoming_changes
 from directory.schema import SCORE_NAMES, Directory, ModelProfile
 
 STALE_AFTER_DAYS = 60
@@ -78,8 +79,8 @@ def read_dates(source: str) -> list[date]:
 
 def _price_sources(model: ModelProfile) -> Iterator[tuple[str, str]]:
     yield "pricing.source", model.pricing.source
-    for i, period in enumerate(_schedule(model)):
-        yield f"pricing.schedule[{i}].source", str(period.source)
+    for i, period in enumerate(model.pricing.schedule):
+        yield f"pricing.schedule[{i}].source", period.source
 
 
 def _sources(model: ModelProfile, today: date, stale_after_days: int) -> list[Finding]:
@@ -118,39 +119,20 @@ def _sources(model: ModelProfile, today: date, stale_after_days: int) -> list[Fi
     return findings
 
 
-def _schedule(model: ModelProfile) -> list[Any]:
-    # Price schedules (issue 15 item 2) may not exist in the schema this runs against; a
-    # directory without them has no dated changes to report.
-    periods: list[Any] = getattr(model.pricing, "schedule", None) or []
-    return periods
-
-
-def price_changes(model: ModelProfile) -> list[tuple[date, str]]:
-    """The days on which a model's prices change by date, and which period begins or ends then.
-
-    Time-of-day windows inside a period recur daily and are not changes."""
-    changes = []
-    for period in _schedule(model):
-        name = period.name() if callable(getattr(period, "name", None)) else "a period"
-        if period.effective_from is not None:
-            changes.append((period.effective_from, f"{name} takes effect"))
-        if period.until is not None:
-            changes.append((period.until + timedelta(days=1), f"{name} ends"))
-    return sorted(changes)
-
-
 def _price_changes(model: ModelProfile, today: date, within_days: int) -> list[Finding]:
-    horizon = today + timedelta(days=within_days)
+    # From the start of `today` (UTC): a change later today counts, one at midnight just gone
+    # does not. Time-of-day windows are how a period's prices work daily, not changes.
+    now = datetime.combine(today, time(), UTC)
     return [
         Finding(
             "error",
             "price-change-soon",
             f"models.yaml: {model.id} pricing.schedule",
-            f"prices change on {day.isoformat()} ({what}), within {within_days} days: check "
-            "the new figures against the vendor's page and the shortcuts that will move",
+            f"prices change at {change.at:%Y-%m-%d %H:%M} UTC to {change.label} "
+            f"({change.words}), within {within_days} days: check the figures against the "
+            "vendor's page and the shortcuts that will move",
         )
-        for day, what in price_changes(model)
-        if today < day <= horizon
+        for change in upcoming_changes(model, now, timedelta(days=within_days))
     ]
 
 

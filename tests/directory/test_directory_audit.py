@@ -10,7 +10,6 @@ import pytest
 
 from directory.audit import Finding, audit, read_dates
 from directory.loader import SHIPPED, load_directory
-from directory.schema import Pricing
 from tests.directory.helpers import MINI, Raw, read_raw, write_raw
 
 # The day the shipped prices were read: the audit of the shipped data is pinned to it, so this
@@ -94,12 +93,6 @@ def test_weak_scores_behind_a_pinned_shortcut_are_a_warning(tmp_path: Path) -> N
     assert pin.where == "shortcuts.yaml: smart" and "1 of 8" in pin.message
 
 
-needs_schedules = pytest.mark.skipif(
-    "schedule" not in Pricing.model_fields, reason="price schedules are not in the schema yet"
-)
-
-
-@needs_schedules
 @pytest.mark.parametrize(("days_ahead", "errors"), [(7, 1), (14, 1), (15, 0), (0, 0), (-3, 0)])
 def test_a_price_change_within_14_days_is_an_error(
     tmp_path: Path, days_ahead: int, errors: int
@@ -117,3 +110,11 @@ def test_a_price_change_within_14_days_is_an_error(
     changes = of(audited(raw, tmp_path), "price-change-soon")
     assert len(changes) == errors
     assert all(c.severity == "error" and "mistral/codestral" in c.where for c in changes)
+
+
+def test_the_shipped_gemini_flash_list_price_fails_the_audit_in_its_last_two_weeks() -> None:
+    shipped = load_directory(SHIPPED)
+    assert of(audit(shipped, date(2026, 12, 17)), "price-change-soon") == []
+    (change,) = of(audit(shipped, date(2026, 12, 20)), "price-change-soon")
+    assert change.where == "models.yaml: google/gemini-3.8-flash pricing.schedule"
+    assert "2027-01-01" in change.message and "$1.50 in / $7.50 out" in change.message
