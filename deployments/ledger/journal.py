@@ -8,13 +8,16 @@ Layout, under a root beside the ledger file (`journal_root`), on the replica's o
 
 `Journal.append` writes a record's line with one `write(2)` before the gateway goes on to the
 answer's last byte. Once `write` returns, the bytes are the kernel's: they survive the process
-being killed (SIGKILL, OOM). There is no fsync per record: on this kind of disk it costs
-~0.2 ms at the median and up to 4 ms at p99 (`python /tmp/work/c/fsync_cost.py` figures, ext4 on
-a virtual disk), against a request path that must add under 1 ms; and it would only protect
-against an OS crash or power loss on the replica's node, which loses the replica's in-flight
-answers anyway. What an OS crash can lose is the journal's unsynced tail: records not yet
-acknowledged by the CostLedger, about one flush period's worth (the store fsyncs each batch it
-acknowledges, `store.py`).
+being killed (SIGKILL, OOM). There is no fsync per record. `python -m benchmarks.journal_fsync`
+on the development VM (ext4 on a shared virtual disk, two runs): a write alone ~1 µs; with fsync
+p50 0.18-0.85 ms, p99 0.4-8 ms, against a gateway overhead budget of about 1 ms a call; and
+concurrent calls would queue behind one another's fsyncs. An fsync would only guard against an
+OS crash or power loss on the replica's node, which kills its answers in flight anyway. What an
+OS crash can lose is the journal's unsynced tail: records not yet acknowledged by the CostLedger,
+about one flush period's worth (the store fsyncs each batch it acknowledges, `store.py`).
+
+A line is a `UsageRecord`'s JSON: a field added to the record later needs a default, so that a
+journal written before an upgrade still replays after it.
 
 A segment is deleted once every record in it is acknowledged; there are no "ack" lines to write.
 A segment closes after `segment_records` records, or as soon as all of it is acknowledged, so a
