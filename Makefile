@@ -29,8 +29,8 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy directory deployments serve_app
 
-# The shipped directory's evidence as of today: a price read over 60 days ago, a price change
-# within 14 days or a serving block that contradicts its profile fails the build.
+# The shipped directory's evidence as of today: a price read over 60 days ago or a serving block
+# that contradicts its profile fails the build (a price change within 14 days is a warning).
 audit: $(STAMP)
 	$(BIN)/switchyard directory audit --errors-only
 

@@ -9,9 +9,12 @@ whether it can be believed today. It reads what the data says about itself:
 - a price schedule (`pricing.schedule`) says when prices change (`directory.pricing`).
 
 Errors are what would make a routing or a bill wrong without anyone noticing: a price nobody has
-read for 60 days, a price change inside 14 days, a local model whose profile promises a longer
-context than vLLM is started with. Warnings are what a reader should weigh but what the directory
-can ship with: figures only third parties give, a pinned shortcut whose model's scores are weak.
+read for 60 days, a local model whose profile promises a longer context than vLLM is started
+with. Warnings are what a reader should weigh but what the directory can ship with: figures only
+third parties give, a pinned shortcut whose model's scores are weak, and a price change inside 14
+days — a warning, not an error, because the schedule already prices calls on either side of it
+correctly; it says which shortcuts may move, and a build must not turn red on a calendar date
+while its data is right.
 
 `today` is a parameter, never read from the clock here, so tests fix it.
 """
@@ -125,7 +128,7 @@ def _price_changes(model: ModelProfile, today: date, within_days: int) -> list[F
     now = datetime.combine(today, time(), UTC)
     return [
         Finding(
-            "error",
+            "warning",
             "price-change-soon",
             f"models.yaml: {model.id} pricing.schedule",
             f"prices change at {change.at:%Y-%m-%d %H:%M} UTC to {change.label} "
