@@ -95,6 +95,8 @@ _STATUS_OF_ERROR_TYPE = {
     "api_error": 500,
     "overloaded_error": 529,
 }
+# What the counting endpoint takes of a message's parameters (no max_tokens, stop sequences).
+_COUNTED_PARAMS = ("model", "messages", "system", "tools", "tool_choice", "output_config")
 _QUOTA_CLASSES = (
     anthropic.ContractSpendLimitReachedError,
     anthropic.EnforcedSpendLimitReachedError,
@@ -156,6 +158,14 @@ class AnthropicAdapter:
         raise self._errors.make(
             CallerError, "Anthropic has no embeddings API", req.model, status=400
         )
+
+    async def count_tokens(self, req: ChatRequest) -> int:
+        """The prompt's input tokens as Anthropic counts them (its token-counting endpoint): the
+        same messages, system and tools as `complete` would send, free of charge."""
+        params = self._params(req)
+        counted = {k: v for k, v in params.items() if k in _COUNTED_PARAMS}
+        with self._map_errors(req.model):
+            return (await self._client.messages.count_tokens(**counted)).input_tokens
 
     # --- request ------------------------------------------------------------------------------
 

@@ -58,6 +58,16 @@ class CloudProxy:
         self._check_key(req.model)
         return await self._adapter.embed(req)
 
+    async def count_tokens(self, req: ChatRequest) -> int | None:
+        """The prompt's tokens as the provider counts them, where its API can count (Anthropic's);
+        None where it cannot, so the caller knows to estimate."""
+        count = getattr(self._adapter, "count_tokens", None)
+        if count is None:
+            return None
+        self._check_key(req.model)
+        result: int = await count(req)
+        return result
+
     async def check_health(self) -> None:
         """Serve's replica health check. Deliberately no provider call: an outage upstream is the
         breakers' business, and restarting this replica would not cure it."""

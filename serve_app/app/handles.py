@@ -59,6 +59,15 @@ class HandleBackends:
             result: EmbeddingResult = await self._handle(candidate).embed.remote(request)
         return result
 
+    async def count_tokens(self, candidate: Candidate, request: ChatRequest) -> int | None:
+        """The provider's own count of the prompt, where its proxy can ask for one; None for local
+        models and providers that cannot count."""
+        if candidate.model.privacy == "local":
+            return None
+        with unwrapped_ray_errors():
+            count: int | None = await self._handle(candidate).count_tokens.remote(request)
+        return count
+
 
 def this_process_transport(handle: Any) -> Any:
     """The handle, set to the transport this replica is configured for.
