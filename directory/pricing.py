@@ -127,6 +127,8 @@ def _covers(period: PricePeriod, day: date) -> bool:
 def _period_at(pricing: Pricing, at: datetime) -> tuple[PricePeriod, datetime] | None:
     """The period in force at `at`, with `at` in its timezone; None where the base applies."""
     for period in pricing.schedule:
+        if _unknown_zone(period.timezone) is not None:
+            continue  # only in a directory the loader refuses (its policies are ranked first)
         local = at.astimezone(_zone(period.timezone))
         if _covers(period, local.date()):
             return period, local
@@ -150,13 +152,12 @@ def _base(pricing: Pricing) -> PriceInForce:
 def _priced(
     label: str, prices: PricePeriod | WindowPricing, pricing: Pricing, source: str
 ) -> PriceInForce:
-    # The loader has checked that a period used for its own prices has both (schedule_problems).
-    if prices.input is None or prices.output is None:
-        raise ValueError(f"price period {label!r} has no input/output price")
+    # A period used for its own prices has both (schedule_problems); the base stands in only in a
+    # directory the loader refuses, whose policies are still ranked to report all its problems.
     return PriceInForce(
         label=label,
-        input=prices.input,
-        output=prices.output,
+        input=pricing.input if prices.input is None else prices.input,
+        output=pricing.output if prices.output is None else prices.output,
         cached_input=prices.cached_input,
         cache_write=prices.cache_write,
         cache_write_1h=prices.cache_write_1h,
@@ -286,7 +287,9 @@ def upcoming_changes(
 # --- checks --------------------------------------------------------------------------------------
 
 
+@functools.cache
 def _unknown_zone(name: str) -> str | None:
+    """What is wrong with a timezone name, or None for a zone zoneinfo knows."""
     try:
         _zone(name)
         return None

@@ -9,13 +9,20 @@ estimate (`deployments.canonical.Usage.estimated`).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from deployments.canonical import Usage
-from deployments.ledger.cost import Prices, cost_usd, gpu_cost_usd, price_version
+from deployments.ledger.cost import (
+    Prices,
+    cost_usd,
+    gpu_cost_usd,
+    price_label,
+    price_version,
+    prices_at,
+)
 
 RecordOutcome = Literal["ok", "failed", "caller_error", "interrupted"]
 
@@ -42,6 +49,8 @@ class UsageRecord(BaseModel):
     # Local models: the GPUs' amortised cost (cost.gpu_cost_decimal), kept apart from cash.
     gpu_cost_usd: float = Field(default=0.0, ge=0)
     price_version: str  # cost.price_version of the prices used: history never gets repriced
+    # Which of the model's prices applied ("base", "tod-2026-08/peak"; directory/pricing.py).
+    price_label: str = Field(default="base", min_length=1, max_length=64)
     ttft_ms: float | None = Field(default=None, ge=0)  # streams and chat; None when no token came
     latency_ms: float = Field(ge=0)
     outcome: RecordOutcome
@@ -80,12 +89,15 @@ class UsageRecord(BaseModel):
         """The record of an attempt, costed from its usage: the provider's count, or the estimate
         of an attempt that ended early (then the record says `estimated`); a failed attempt
         books whatever usage it had, usually none. `gpu_tokens_per_s`: a local model's
-        throughput per replica, for its GPU cost."""
+        throughput per replica, for its GPU cost. The attempt is billed at the prices in force
+        when it was made: `ts` (when it ended) less its latency."""
+        ts = ts or datetime.now(UTC)
+        prices = prices_at(pricing, ts - timedelta(milliseconds=latency_ms))
         return cls(
             call_id=call_id,
             attempt=attempt,
             request_id=request_id,
-            ts=ts or datetime.now(UTC),
+            ts=ts,
             tenant=tenant,
             agent=agent,
             shortcut=shortcut,
@@ -97,9 +109,10 @@ class UsageRecord(BaseModel):
             cache_write_tokens=usage.cache_write_tokens,
             cache_write_1h_tokens=usage.cache_write_1h_tokens,
             estimated=usage.estimated,
-            cost_usd=cost_usd(usage, pricing),
-            gpu_cost_usd=gpu_cost_usd(usage.output_tokens, pricing.gpu_hour_usd, gpu_tokens_per_s),
-            price_version=price_version(pricing),
+            cost_usd=cost_usd(usage, prices),
+            gpu_cost_usd=gpu_cost_usd(usage.output_tokens, prices.gpu_hour_usd, gpu_tokens_per_s),
+            price_version=price_version(prices),
+            price_label=price_label(prices),
             ttft_ms=ttft_ms,
             latency_ms=latency_ms,
             outcome=outcome,

@@ -10,9 +10,11 @@ The file carries its schema version (`PRAGMA user_version`). Version 2 added `gp
 version 3 renamed the key column `request_id` to `call_id` (older rows keep their key there) and
 added the caller's `request_id` (NULL on older rows: which of their keys were callers' is not
 known); version 4 added `estimated` (0 on older rows: they were booked from providers' counts, or
-from nothing when a stream ended early). An older file is migrated in place when the store opens
-it for writing. A read-only store (the `switchyard spend` CLI) never writes, and reads an older
-file as it is: a version-1 file has no GPU cost, a file before version 4 no estimated records.
+from nothing when a stream ended early); version 5 added `price_label`, which of a model's
+scheduled prices applied (NULL on older rows: not recorded then). An older file is migrated in
+place when the store opens it for writing. A read-only store (the `switchyard spend` CLI) never
+writes, and reads an older file as it is: a version-1 file has no GPU cost, a file before version
+4 no estimated records.
 """
 
 from __future__ import annotations
@@ -102,6 +104,7 @@ CREATE TABLE IF NOT EXISTS usage (
     cost_usd REAL NOT NULL,
     gpu_cost_usd REAL NOT NULL DEFAULT 0,
     price_version TEXT NOT NULL,
+    price_label TEXT,
     ttft_ms REAL,
     latency_ms REAL NOT NULL,
     outcome TEXT NOT NULL,
@@ -111,7 +114,7 @@ CREATE TABLE IF NOT EXISTS usage (
 CREATE INDEX IF NOT EXISTS usage_day ON usage (day);
 CREATE INDEX IF NOT EXISTS usage_tenant_day ON usage (tenant, day);
 """
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _COLUMNS = (
     "call_id",
@@ -133,6 +136,7 @@ _COLUMNS = (
     "cost_usd",
     "gpu_cost_usd",
     "price_version",
+    "price_label",
     "ttft_ms",
     "latency_ms",
     "outcome",
@@ -167,6 +171,7 @@ def _row(record: UsageRecord) -> _Row:
         record.cost_usd,
         record.gpu_cost_usd,
         record.price_version,
+        record.price_label,
         record.ttft_ms,
         record.latency_ms,
         record.outcome,
@@ -200,7 +205,8 @@ class SQLiteLedgerStore:
             # have deleted the journal segments that held them (journal.py), and the records
             # would be lost. FULL syncs the WAL at each commit, so an acknowledged batch is on
             # disk. It costs one fsync per batch (≤100 records, every flush period), in the
-            # actor, off the request path: 0.26 -> 0.48 ms a 100-row batch at p50 on ext4 here.
+            # actor, off the request path: a 100-row batch's commit went from p50 0.23-0.26 ms
+            # to 0.48-1.2 ms (`python -m benchmarks.journal_fsync`, two runs on the dev VM).
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.executescript(_SCHEMA)
             self._migrate()
@@ -225,6 +231,8 @@ class SQLiteLedgerStore:
                 self._conn.execute(
                     "ALTER TABLE usage ADD COLUMN estimated INTEGER NOT NULL DEFAULT 0"
                 )
+            if "price_label" not in columns:  # versions 1 to 4
+                self._conn.execute("ALTER TABLE usage ADD COLUMN price_label TEXT")
             self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except BaseException:
             self._conn.execute("ROLLBACK")
