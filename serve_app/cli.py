@@ -18,6 +18,7 @@ from serve_app.commands import (
     Subparsers,
     deploy_cmd,
     directory_cmd,
+    load_cmd,
     route_cmd,
     router_cmd,
     sandbox_cmd,
@@ -35,6 +36,7 @@ COMMANDS: tuple[Callable[[Subparsers], None], ...] = (
     deploy_cmd.register,
     sandbox_cmd.register,
     spend_cmd.register,
+    load_cmd.register,
 )
 
 
