@@ -60,6 +60,21 @@ def journal_root(ledger_path: str | Path) -> Path:
     return path.with_name(path.name + ".journals")
 
 
+def open_journal(root: Path, owner: str) -> Journal | None:
+    """The owner's journal, or None (logged) when the disk refuses one: a replica still serves,
+    its records then kept in memory only, rather than fail to start."""
+    try:
+        return Journal(root, owner)
+    except OSError as error:
+        logger.error(
+            "ledger journal under %s cannot be made (%s): usage records are kept in memory only, "
+            "and a killed replica loses those not yet sent",
+            root,
+            error.strerror or type(error).__name__,
+        )
+        return None
+
+
 @dataclass
 class SegmentRead:
     """What a segment held: the records it could read, and the lines it could not."""

@@ -18,6 +18,7 @@ from deployments.ledger.journal import (
     Orphan,
     journal_folders,
     journal_root,
+    open_journal,
     read_segment,
     segment_paths,
 )
@@ -206,3 +207,11 @@ def test_a_journal_being_set_up_is_never_taken_for_an_orphan(root: Path) -> None
     assert journal_folders(root, besides=journal.folder) == []
     assert sorted(os.listdir(root)) == [".half-made", "mine"]
     journal.close()
+
+
+def test_a_disk_that_refuses_the_journal_leaves_the_replica_serving(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "ledger.db.journals").write_text("a file where the folder should be")
+    assert open_journal(journal_root(tmp_path / "ledger.db"), "replica") is None
+    assert "kept in memory only" in caplog.text
