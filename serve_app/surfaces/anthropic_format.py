@@ -118,6 +118,8 @@ class _Reader:
     dropped: list[str] = field(default_factory=list)
 
     def drop(self, what: str) -> None:
+        # A response header carries these: printable ASCII only, whatever a block's type says.
+        what = "".join(c if " " <= c <= "~" else "?" for c in what)[:80]
         if what not in self.dropped:
             self.dropped.append(what)
 
@@ -228,7 +230,7 @@ class _Reader:
             if tool.cache_control is not None:
                 self.drop("cache_control")
             if tool.input_schema is None or tool.type not in (None, "custom"):
-                self.drop(f"server tool {tool.name}")
+                self.drop("server tools")  # not the name: a header carries this, latin-1 only
                 continue
             specs.append(
                 ToolSpec(name=tool.name, description=tool.description, parameters=tool.input_schema)

@@ -106,7 +106,7 @@ def test_what_cannot_be_carried_is_noted_once_each() -> None:
     assert sorted(parsed.dropped) == [
         "cache_control",
         "document source base64",
-        "server tool web_search",
+        "server tools",
         "thinking",
         "thinking blocks",
     ]
