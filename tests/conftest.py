@@ -143,10 +143,11 @@ def ray_cluster() -> Iterator[str]:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     # The Serve settings `switchyard serve` starts its cluster with (direct ingress), so that the
     # tests run the app as it runs in use.
-    from serve_app.dev.local_cluster import CLUSTER_ENV
+    from serve_app.dev.local_cluster import CLUSTER_ENV, bind_ray_to_loopback
 
     for key, value in CLUSTER_ENV.items():
         os.environ.setdefault(key, value)
+    bind_ray_to_loopback()  # as `switchyard serve` and the demo do; tests/integration/test_ports.py
     import ray
 
     dashboard_port = free_port()

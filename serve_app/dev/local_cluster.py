@@ -22,6 +22,29 @@ CLUSTER_ENV = {
     "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "1",
 }
 
+# Ray's switch between a single-machine node (bound to 127.0.0.1) and a cluster node.
+LOOPBACK_ONLY_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+def bind_ray_to_loopback() -> None:
+    """Make the Ray cluster this process starts next listen on 127.0.0.1 only. Call it before
+    `ray.init`.
+
+    Ray names a node by an address other machines can reach: `ray.init(_node_ip_address=
+    "127.0.0.1")` is turned into the machine's interface address, and Ray's servers (GCS, raylet,
+    every worker's gRPC server, the dashboard agent, the metrics export) listen on all interfaces
+    or on that address. Ray's single-machine mode (`RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`, the
+    default on macOS and Windows) names the node 127.0.0.1 and binds them there. Ray reads the
+    switch once, when it is imported, and the processes it starts inherit it; a process that
+    imported Ray already gets the same value set on Ray's constant. The one listener left on all
+    interfaces is each Serve replica's inter-deployment gRPC server, bound to `[::]:0` in Ray's
+    own code (ray/serve/_private/replica.py) with no setting to change it (README, "Ports")."""
+    os.environ.setdefault(LOOPBACK_ONLY_ENV, "0")
+    if os.environ[LOOPBACK_ONLY_ENV] == "0":
+        from ray._private import ray_constants
+
+        ray_constants.ENABLE_RAY_CLUSTER = False
+
 
 def start_local_cluster(
     *, num_cpus: int | None = None, http_port: int | None = 8000, dashboard: bool = False
@@ -36,6 +59,7 @@ def start_local_cluster(
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     for key, value in CLUSTER_ENV.items():
         os.environ.setdefault(key, value)
+    bind_ray_to_loopback()
     import ray
     from ray import serve
 
