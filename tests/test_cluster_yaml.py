@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import jsonschema
+import pytest
 import yaml
 from ray.autoscaler._private.util import fillout_defaults, validate_config
 
@@ -15,6 +17,13 @@ def test_ray_accepts_cluster_yaml() -> None:
     # What `ray up` does before anything else: the provider's defaults filled in, then Ray's
     # own schema check (it raises on an unknown or mistyped field).
     validate_config(fillout_defaults(config))
+
+
+def test_rays_check_catches_a_mistyped_field() -> None:
+    config = yaml.safe_load(CLUSTER_YAML.read_text())
+    config["available_node_types"]["head"]["max_wokers"] = 0  # a typo `ray up` must refuse
+    with pytest.raises(jsonschema.ValidationError, match="max_wokers"):
+        validate_config(fillout_defaults(config))
 
 
 def test_the_dashboard_listens_on_the_heads_loopback_only() -> None:
