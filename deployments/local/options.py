@@ -39,6 +39,14 @@ class _Autoscaling(BaseModel):
     target_ongoing_requests: float = Field(default=16, gt=0)
     upscale_delay_s: float = Field(default=30, ge=0)
     downscale_delay_s: float = Field(default=300, ge=0)
+    # Serve's other knobs, passed on only when given (`switchyard tune` scales the look-back
+    # with its --speedup, and a candidate may set any of them).
+    look_back_period_s: float | None = Field(default=None, gt=0)
+    metrics_interval_s: float | None = Field(default=None, gt=0)
+    initial_replicas: int | None = Field(default=None, ge=0)
+    upscaling_factor: float | None = Field(default=None, gt=0)
+    downscaling_factor: float | None = Field(default=None, gt=0)
+    downscale_to_zero_delay_s: float | None = Field(default=None, ge=0)
 
 
 class _Serving(BaseModel):
@@ -85,14 +93,7 @@ def local_deployment_options(serving: Mapping[str, Any] | BaseModel) -> dict[str
     if spec.autoscaling is None:
         options["num_replicas"] = 1
     else:
-        scaling = spec.autoscaling
-        options["autoscaling_config"] = {
-            "min_replicas": scaling.min_replicas,
-            "max_replicas": scaling.max_replicas,
-            "target_ongoing_requests": scaling.target_ongoing_requests,
-            "upscale_delay_s": scaling.upscale_delay_s,
-            "downscale_delay_s": scaling.downscale_delay_s,
-        }
+        options["autoscaling_config"] = spec.autoscaling.model_dump(exclude_none=True)
     return options
 
 

@@ -1,0 +1,1 @@
+"""`switchyard tune`: autoscaling candidates load-tested offline, ranked under a p99 SLO."""
