@@ -11,8 +11,8 @@ from pathlib import Path
 from serve_app.commands import Subparsers
 from serve_app.load.shapes import SHAPE_HELP
 
-# A spike over ten minutes of the load's clock: 1/s, then 6/s for four minutes.
-DEFAULT_SHAPE = "spike:base=1,peak=6,at=120,for=240,duration=600,prompt=50,output=32"
+# A spike over ten minutes of the load's clock: 1/s, then 8/s for four minutes.
+DEFAULT_SHAPE = "spike:base=1,peak=8,at=120,for=240,duration=600,prompt=50,output=128"
 
 
 def register(subparsers: Subparsers) -> None:
