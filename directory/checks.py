@@ -15,7 +15,7 @@ from datetime import datetime
 from directory.errors import Problem
 from directory.policy import criteria, select_model
 from directory.pricing import schedule_problems
-from directory.schema import ModelProfile, Provider, Selection, Shortcut
+from directory.schema import Learned, ModelProfile, Provider, Selection, Shortcut
 
 
 def unknown(what: str, ref: str, known: Iterable[str]) -> str:
@@ -195,6 +195,56 @@ def _check_local_chain(
     return found
 
 
+def check_learned(
+    learned: Learned, models: Mapping[str, ModelProfile], known_models: Collection[str]
+) -> list[tuple[str, str]]:
+    """A learned shortcut's models are chat models the directory has, its fallback is one of
+    them, and its router was trained for as many models on the vectors of a local embed model
+    the directory has, of the size it declares."""
+    found: list[tuple[str, str]] = []
+    for index, ref in enumerate(learned.models):
+        model = models.get(ref)
+        if ref not in known_models:
+            found.append((f"learned.models[{index}]", unknown("model", ref, known_models)))
+        elif model is not None and model.kind != "chat":
+            found.append((f"learned.models[{index}]", f"{ref} is a {model.kind} model, not chat"))
+    for dup in sorted(duplicates(learned.models)):
+        found.append(("learned.models", f"{dup} is named twice"))
+    if learned.fallback not in learned.models:
+        found.append(("learned.fallback", f"{learned.fallback!r} is not one of learned.models"))
+    artifact = learned.artifact
+    if artifact is None:  # the loader reports why it could not read it
+        return found
+    if len(artifact.steps) != len(learned.models) - 1:
+        found.append(
+            (
+                "learned.router",
+                f"{learned.router} decides between {len(artifact.steps) + 1} models; "
+                f"the shortcut names {len(learned.models)}",
+            )
+        )
+    embedder = models.get(artifact.embedding_model)
+    if embedder is None:
+        message = unknown("embedding model", artifact.embedding_model, known_models)
+        found.append(("learned.router", f"{learned.router}: {message}"))
+    elif embedder.kind != "embedding" or embedder.privacy != "local":
+        found.append(
+            (
+                "learned.router",
+                f"{learned.router}: {embedder.id} is not a local embedding model",
+            )
+        )
+    elif embedder.embedding_dimensions != artifact.dimensions:
+        found.append(
+            (
+                "learned.router",
+                f"{learned.router} expects {artifact.dimensions}-dimension vectors; "
+                f"{embedder.id} gives {embedder.embedding_dimensions}",
+            )
+        )
+    return found
+
+
 def check_shortcuts(
     shortcuts: Iterable[Shortcut],
     models: Mapping[str, ModelProfile],
@@ -208,8 +258,17 @@ def check_shortcuts(
     for s in shortcuts:
         found: list[tuple[str, str]] = []
         target: ModelProfile | None = None
-        if (s.model is None) == (s.select is None):
-            found.append(("model", "give exactly one of model: <id> (pinned) or select: (policy)"))
+        if sum(kind is not None for kind in (s.model, s.select, s.learned)) != 1:
+            found.append(
+                (
+                    "model",
+                    "give exactly one of model: <id> (pinned), select: (policy) "
+                    "or learned: (per prompt)",
+                )
+            )
+        elif s.learned is not None:
+            found += check_learned(s.learned, models, known_models)
+            target = models.get(s.learned.fallback)
         elif s.model is not None:
             if s.model not in known_models:
                 found.append(("model", unknown("model", s.model, known_models)))

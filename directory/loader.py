@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from directory.checks import check_models, check_providers, check_shortcuts, duplicates, unknown
 from directory.errors import InvalidDirectory, Problem
+from directory.router_files import with_router_artifacts
 from directory.schema import Directory, ModelProfile, Provider, Shortcut
 
 SHIPPED = Path(__file__).resolve().parent
@@ -147,6 +148,7 @@ def _build(
     problems: list[Problem],
     names: Mapping[str, str],
     now: datetime | None,
+    folder: Path,
 ) -> Directory:
     providers, provider_ids, found = _validate(
         Provider, "providers", raw["providers"], names["providers"]
@@ -155,6 +157,8 @@ def _build(
     models, model_ids, found = _validate(ModelProfile, "models", raw["models"], names["models"])
     problems += found
     shortcuts, _, found = _validate(Shortcut, "shortcuts", raw["shortcuts"], names["shortcuts"])
+    problems += found
+    shortcuts, found = with_router_artifacts(shortcuts, folder, names["shortcuts"])
     problems += found
 
     provider_map = {p.id: p for p in providers}
@@ -184,7 +188,7 @@ def load_directory(path: str | Path | None = None, *, now: datetime | None = Non
     for section in SECTIONS:
         raw[section], found = _read_file(folder / SOURCE_NAMES[section], section)
         problems += found
-    return _build(raw, problems, SOURCE_NAMES, now)
+    return _build(raw, problems, SOURCE_NAMES, now, folder)
 
 
 def directory_from_dicts(
@@ -194,8 +198,10 @@ def directory_from_dicts(
     *,
     source_names: Mapping[str, str] = SOURCE_NAMES,
     now: datetime | None = None,
+    folder: Path = SHIPPED,
 ) -> Directory:
-    """A directory from lists of entries; problems name the files in `source_names`."""
+    """A directory from lists of entries; problems name the files in `source_names`. A learned
+    shortcut's router file is read from `folder` unless its artifact is given inline."""
     names = {**SOURCE_NAMES, **source_names}
     raw = {"providers": providers, "models": models, "shortcuts": shortcuts}
     problems = [
@@ -205,7 +211,7 @@ def directory_from_dicts(
     ]
     if problems:
         raise InvalidDirectory(problems)
-    return _build(raw, [], names, now)
+    return _build(raw, [], names, now, folder)
 
 
 def directory_from_dict(data: Mapping[str, Any], *, now: datetime | None = None) -> Directory:

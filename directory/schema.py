@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from directory.errors import UnknownName
 from directory.pricing import PriceInForce, price_in_force
+from directory.routers import RouterArtifact
 
 
 class _Entry(BaseModel):
@@ -273,13 +274,29 @@ class Select(_Entry):
     best_by: list[ScoreName] = []
 
 
+class Learned(_Entry):
+    """A router trained on outcomes picks, per prompt, the cheapest of `models` likely to do as
+    well as the last (see `directory/routers.py`); `fallback` serves when it cannot decide."""
+
+    models: list[ModelId] = Field(min_length=2)  # cheapest first, the strongest last
+    router: Text  # the artifact's path, relative to the directory's folder
+    fallback: ModelId
+    # The most the prompt's embedding may take before the call goes to `fallback` undecided.
+    embed_deadline_ms: float = Field(default=100, gt=0, le=5000)
+    # The artifact itself: read from `router` by the loader, carried inline in `to_dict()` so a
+    # replica needs no file.
+    artifact: RouterArtifact | None = None
+
+
 class Shortcut(_Entry):
-    """Pins a model (`model`) or states a policy (`select`); exactly one of the two."""
+    """Pins a model (`model`), states a policy (`select`) or learns per prompt (`learned`);
+    exactly one of the three."""
 
     name: ShortcutName
     description: Text
     model: ModelId | None = None
     select: Select | None = None
+    learned: Learned | None = None
 
     def local_only(self) -> bool:
         """Calls through this shortcut never leave the cluster, not even on failover."""
@@ -334,9 +351,10 @@ class Directory:
         # Policy shortcuts only: how each was resolved, for `switchyard route` to explain.
         self.selections: dict[str, Selection] = dict(selections)
         # shortcut name -> model id, pinned and policy alike.
+        # A learned shortcut resolves to its fallback wherever one model must stand for it (the
+        # route table, budgets); the gateway decides per prompt (serve_app/routing/learned.py).
         self.resolved: dict[str, str] = {
-            name: selections[name].pick.id if shortcut.model is None else shortcut.model
-            for name, shortcut in shortcuts.items()
+            name: _static_target(shortcut, selections) for name, shortcut in shortcuts.items()
         }
         # Precomputed so that the request path does dict reads only. Shortcut names have no "/"
         # and model ids always have one, so the two never collide.
@@ -384,3 +402,11 @@ class Directory:
             f"<Directory: {len(self.providers)} providers, {len(self.models)} models, "
             f"{len(self.shortcuts)} shortcuts>"
         )
+
+
+def _static_target(shortcut: Shortcut, selections: Mapping[str, Selection]) -> str:
+    if shortcut.model is not None:
+        return shortcut.model
+    if shortcut.learned is not None:
+        return shortcut.learned.fallback
+    return selections[shortcut.name].pick.id

@@ -1,4 +1,5 @@
-"""`switchyard router eval`: how much a learned router saves at a target quality, offline."""
+"""`switchyard router eval`: how much a learned router saves at a target quality, offline;
+`switchyard router train`: the artifact a `learned:` shortcut serves."""
 
 from __future__ import annotations
 
@@ -59,6 +60,27 @@ def register(subparsers: Subparsers) -> None:
         "--json", action="store_true", help="print the figures as one JSON object"
     )
     evaluate.set_defaults(handler=_eval)
+    _register_train(commands)
+
+
+def _register_train(commands: Subparsers) -> None:
+    train = commands.add_parser(
+        "train",
+        help="train the router a learned: shortcut serves: prompts embedded with all-MiniLM-L6-v2 "
+        "(the vectors the live embed model gives), a logistic model, the threshold for a target "
+        "share of the strong model's quality; writes a JSON artifact",
+    )
+    train.add_argument("--outcomes", nargs="+", type=Path, required=True, metavar="FILE.csv")
+    train.add_argument("--strong", required=True, metavar="COL", help="the strong model's column")
+    train.add_argument("--weak", required=True, metavar="COL", help="the weak model's column")
+    train.add_argument("--target", type=float, default=0.95, help="quality to keep (default 0.95)")
+    train.add_argument("--seed", type=int, default=0, help="cross-validation's seed (default 0)")
+    train.add_argument(
+        "--source",
+        help="where the tables come from, in words (kept in the artifact; default: the file names)",
+    )
+    train.add_argument("--out", type=Path, required=True, metavar="FILE.json")
+    train.set_defaults(handler=_train)
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -108,4 +130,43 @@ def _eval(args: argparse.Namespace) -> int:
     print(table(["ROUTER", "TO STRONG", "QUALITY", "COST SAVED"], rows, right={1, 2, 3}))
     if args.plot is not None:
         print(f"plot: {args.plot}")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from serve_app.learned.embedding import MiniLM
+    from serve_app.learned.outcomes import OutcomeTableError, read_outcomes
+    from serve_app.learned.train import fit_router, prompts_to_embed
+
+    if not 0 < args.target <= 1:
+        print("switchyard: --target must be in (0, 1]", file=sys.stderr)
+        return 2
+    missing = [str(path) for path in args.outcomes if not path.is_file()]
+    if missing:
+        print(f"switchyard: no such file: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    try:
+        outcomes = read_outcomes(args.outcomes, strong=args.strong, weak=args.weak)
+        vectors = MiniLM().embed(prompts_to_embed(outcomes.prompts))
+        source = args.source or ", ".join(path.name for path in args.outcomes)
+        artifact = fit_router(
+            outcomes,
+            vectors,
+            target=args.target,
+            source=source,
+            strong_column=args.strong,
+            weak_column=args.weak,
+            seed=args.seed,
+        )
+    except (OutcomeTableError, ValueError) as error:
+        print(f"switchyard: {error}", file=sys.stderr)
+        return 2
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(artifact.model_dump_json(indent=1) + "\n", encoding="utf-8")
+    figures = artifact.training
+    print(
+        f"{figures.rows} rows; threshold {artifact.steps[0].threshold:.3f}; cross-validated: "
+        f"{figures.strong_share:.1%} to the strong model at {figures.quality:.1%} of its quality"
+    )
+    print(f"router: {args.out}")
     return 0

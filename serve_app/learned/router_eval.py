@@ -74,7 +74,7 @@ class Report:
         }
 
 
-def _quality(to_strong: Mask, strong: Mask, weak: Mask) -> float:
+def quality_of(to_strong: Mask, strong: Mask, weak: Mask) -> float:
     """Accuracy of the routed answers over the strong model's on the same rows."""
     strong_right = float(strong.mean())
     routed = np.where(to_strong, strong, weak).mean()
@@ -99,12 +99,10 @@ def oracle_strong_share(strong: Mask, weak: Mask, target: float) -> float:
     return min(max(needed, 0), useful) / n
 
 
-def _choose_threshold(
-    scores: NDArray[np.float64], strong: Mask, weak: Mask, target: float
-) -> float:
+def choose_threshold(scores: NDArray[np.float64], strong: Mask, weak: Mask, target: float) -> float:
     """The lowest threshold (most calls to the weak model) that keeps quality at `target`."""
     for threshold in np.unique(scores):
-        if _quality(scores < threshold, strong, weak) >= target:
+        if quality_of(scores < threshold, strong, weak) >= target:
             return float(threshold)
     return float("inf")  # nothing short of all-strong reaches it
 
@@ -121,7 +119,7 @@ def _category_weak_set(outcomes: Outcomes, train: NDArray[np.intp], target: floa
     chosen: set[str] = set()
     for category in sorted(loss, key=lambda c: (loss[c], c)):
         trial = chosen | {category}
-        if _quality(~np.isin(categories, list(trial)), strong, weak) >= target:
+        if quality_of(~np.isin(categories, list(trial)), strong, weak) >= target:
             chosen = trial
     return chosen
 
@@ -148,7 +146,7 @@ def evaluate(
     cross_scores = cross_val_predict(
         classifier, features_train, weak_no_worse[train], cv=5, method="predict_proba"
     )[:, 1]
-    threshold = _choose_threshold(cross_scores, strong[train], weak[train], target)
+    threshold = choose_threshold(cross_scores, strong[train], weak[train], target)
     classifier.fit(features_train, weak_no_worse[train])
     test_scores = classifier.predict_proba(vectorizer.transform(prompts[test]))[:, 1]
     to_strong = test_scores < threshold
@@ -159,10 +157,10 @@ def evaluate(
         weak_set = _category_weak_set(outcomes, train, target)
         category_to_strong = ~np.isin(np.array(outcomes.categories)[test], list(weak_set))
         category_saved = prices.cost_saved(float(category_to_strong.mean()))
-        category_quality = _quality(category_to_strong, s_test, w_test)
+        category_quality = quality_of(category_to_strong, s_test, w_test)
 
     curve = [
-        (float((test_scores < t).mean()), _quality(test_scores < t, s_test, w_test))
+        (float((test_scores < t).mean()), quality_of(test_scores < t, s_test, w_test))
         for t in np.quantile(test_scores, np.linspace(0, 1, 41))
     ]
     share = float(to_strong.mean())
@@ -171,7 +169,7 @@ def evaluate(
         rows_test=len(test),
         target=target,
         strong_share=share,
-        quality=_quality(to_strong, s_test, w_test),
+        quality=quality_of(to_strong, s_test, w_test),
         cost_saved=prices.cost_saved(share),
         random_cost_saved=prices.cost_saved(random_strong_share(s_test, w_test, target)),
         oracle_cost_saved=prices.cost_saved(oracle_strong_share(s_test, w_test, target)),

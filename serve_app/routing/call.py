@@ -83,6 +83,21 @@ class EmbeddingCall(BaseModel):
     options: CallOptions = Field(default_factory=CallOptions)
 
 
+class Decision(BaseModel):
+    """How a learned shortcut chose the model it planned the call on (`routing/learned.py`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str  # the directory id the call was planned on (its backup chain fails over)
+    router: str  # the artifact that decided, as the shortcut names it
+    # The chance the router gave and the threshold it had to clear (see `directory/routers.py`);
+    # None when it could not decide.
+    probability: float | None = None
+    threshold: float | None = None
+    # Set when the router could not decide and the call went to the shortcut's fallback.
+    fallback_reason: str | None = None
+
+
 class Route(BaseModel):
     """How a call was served: part of every answer (headers and a body field over HTTP)."""
 
@@ -106,6 +121,7 @@ class Route(BaseModel):
     # The call's time in Switchyard outside its attempts (planning, failing over, bookkeeping),
     # in ms. Until a stream's chunks are done: the part spent before its serving attempt began.
     overhead_ms: float = 0.0
+    decision: Decision | None = None  # a learned shortcut's choice, and on what evidence
 
 
 Result = TypeVar("Result")

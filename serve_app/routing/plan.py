@@ -74,11 +74,13 @@ def plan_call(
     *,
     privacy: Privacy = "any",
     checks: PlanChecks | None = None,
+    primary_id: str | None = None,
 ) -> Plan:
-    """The candidates for `request` sent to `name`, in the order to try them."""
+    """The candidates for `request` sent to `name`, in the order to try them. `primary_id`
+    overrides the model `name` resolves to (a learned shortcut's per-prompt choice)."""
     checks = checks or PlanChecks()
     try:
-        primary = directory.resolve(name)
+        primary = directory.resolve(primary_id or name)
     except UnknownName as unknown:  # the directory's error, as the app answers it: a 404
         raise UnknownModel(name, suggestions=unknown.suggestions) from None
     shortcut = name if name in directory.shortcuts else None
