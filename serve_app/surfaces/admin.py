@@ -21,8 +21,8 @@ from serve_app.identity.cache import KeyCache
 from serve_app.identity.keys import ApiKey, KeyRequest, key_hash, make_key
 from serve_app.surfaces import limits
 from serve_app.surfaces.auth import caller_of, refusal
-from serve_app.surfaces.limits import RequestLimits
 from serve_app.surfaces.common import WireError
+from serve_app.surfaces.limits import RequestLimits
 
 logger = logging.getLogger("switchyard.admin")
 UNAVAILABLE = "the key table is unavailable for now; try again shortly"
