@@ -54,7 +54,7 @@ def shortcuts_table(directory: Directory) -> str:
     rows = []
     for name, shortcut in directory.shortcuts.items():
         model = directory.models[directory.resolved[name]]
-        how = "pinned" if shortcut.select is None else f"policy: {shortcut.select.objective}"
+        how = shortcut.how()
         scores = _scores(model, key_scores(shortcut))
         rows.append(
             [f"`{name}`", f"`{model.id}`", how, _prices(model), scores, shortcut.description]

@@ -298,6 +298,14 @@ class Shortcut(_Entry):
     select: Select | None = None
     learned: Learned | None = None
 
+    def how(self) -> str:
+        """How it resolves, in words: "pinned", "policy: cheapest", "learned: routers/x.json"."""
+        if self.select is not None:
+            return f"policy: {self.select.objective}"
+        if self.learned is not None:
+            return f"learned: {self.learned.router}"
+        return "pinned"
+
     def local_only(self) -> bool:
         """Calls through this shortcut never leave the cluster, not even on failover."""
         return self.name == "private" or (

@@ -122,7 +122,7 @@ def _shortcuts(args: argparse.Namespace) -> int:
     rows = []
     for name, shortcut in directory.shortcuts.items():
         model = directory.models[directory.resolved[name]]
-        how = "pinned" if shortcut.select is None else f"policy: {shortcut.select.objective}"
+        how = shortcut.how()
         rows.append([name, model.id, how, *price_cells(model), shortcut.description])
     print(table(["SHORTCUT", "MODEL", "HOW", "$IN/M", "$OUT/M", "DESCRIPTION"], rows, right={3, 4}))
     return 0

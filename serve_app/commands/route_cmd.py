@@ -46,6 +46,10 @@ def explain_route(directory: Directory, name: str, now: datetime | None = None) 
     selection = directory.selections.get(name)
     if shortcut is None:
         lines.append(f"{name} is a model id")
+    elif shortcut.learned is not None:
+        lines.append(f"{name} → per prompt  ({shortcut.how()})  {shortcut.description}")
+        lines.append(f"  models, cheapest first: {', '.join(shortcut.learned.models)}")
+        lines.append(f"  undecided (embed model down or slow): {model.id}, whose chain follows")
     elif selection is None:
         lines.append(f"{name} → {model.id}  (pinned)  {shortcut.description}")
     else:

@@ -161,3 +161,13 @@ def test_the_shipped_router_loads_behind_a_learned_shortcut(tmp_path: Path) -> N
     learned = directory.shortcuts["qa"].learned
     assert learned is not None and learned.artifact is not None
     assert learned.artifact.training.rows > 10_000
+
+
+def test_route_explains_a_learned_shortcut(tmp_path: Path) -> None:
+    from serve_app.commands.route_cmd import explain_route
+
+    directory = load_directory(write_raw(tmp_path, with_learned(tmp_path, artifact())))
+    text = explain_route(directory, "qa")
+    assert "qa → per prompt  (learned: routers/test.json)" in text
+    assert f"models, cheapest first: {CHEAP}, {STRONG}" in text
+    assert f"undecided (embed model down or slow): {STRONG}" in text
