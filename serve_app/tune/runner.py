@@ -17,7 +17,8 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,7 +162,7 @@ def run_tune(
                 load = LoadTarget(url=url, model=model, stream=run.stream)
                 label = f"{candidate.name} ({index}/{len(spec.candidates)})"
                 with progress(len(arrivals), label) as on_outcome:
-                    asyncio.run(run_load(load, arrivals, state=state, on_outcome=on_outcome))
+                    _run_in_own_loop(run_load(load, arrivals, state=state, on_outcome=on_outcome))
                 samples = sampler.stop()
                 serve.delete(APP_NAME)
                 result = result_of(
@@ -177,6 +178,13 @@ def run_tune(
         finally:
             stop_local_cluster()
     return runs
+
+
+def _run_in_own_loop(coroutine: Coroutine[Any, Any, LoadState]) -> LoadState:
+    """Run the load on an event loop of its own, in a thread: the caller may be in a running
+    loop (a notebook's kernel), where asyncio.run cannot be called."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="switchyard-load") as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def _script_latency_profiles(directory: Directory, script: Callable[..., None]) -> None:
