@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -101,6 +102,26 @@ def machine() -> dict[str, Any]:
     return {"cores": os.cpu_count(), "loadavg": os.getloadavg(), "busiest": top}
 
 
+# Switchyard runs with auth on, as deployed: the admin key is this run's, and every Switchyard
+# target sends a tenant key (`tenant_key`), so the key check is part of what is measured. Neither
+# key goes into the report.
+ADMIN_KEY = "sy-admin-bench-" + secrets.token_urlsafe(32)
+
+
+def tenant_key(url: str) -> str:
+    """A tenant key made through the admin API, as `switchyard keys create` makes one."""
+    import httpx
+
+    response = httpx.post(
+        f"{url}/v1/admin/keys",
+        json={"tenant": "bench", "name": "overhead benchmark"},
+        headers={"authorization": f"Bearer {ADMIN_KEY}"},
+        timeout=30,
+    )
+    response.raise_for_status()
+    return str(response.json()["key"])
+
+
 def start_cluster(args: argparse.Namespace, upstream: Server, ledger: Path) -> dict[str, Any]:
     """Ray, Serve, Switchyard and the forwarder; returns URLs and the PIDs on each path."""
     # Ray reads its settings from the environment when each process starts: set them first.
@@ -117,6 +138,7 @@ def start_cluster(args: argparse.Namespace, upstream: Server, ledger: Path) -> d
         serve_details,
         start_local_cluster,
     )
+    from serve_app.identity.keys import key_hash
 
     proxy_url = start_local_cluster(http_port=free_port())
     overrides: dict[str, Any] = {}
@@ -124,7 +146,12 @@ def start_cluster(args: argparse.Namespace, upstream: Server, ledger: Path) -> d
         overrides["ingress"] = args.ingress
     if args.cloud_proxy is not None:
         overrides["cloud_proxy"] = args.cloud_proxy
-    app_args = AppArgs(sandbox_urls=upstream.extra, ledger_path=str(ledger), **overrides)
+    app_args = AppArgs(
+        sandbox_urls=upstream.extra,
+        ledger_path=str(ledger),
+        admin_key_sha256=key_hash(ADMIN_KEY),
+        **overrides,
+    )
     serve.run(build_app(app_args), name=SWITCHYARD, route_prefix="/")
     serve.run(
         build_forwarder(upstream.extra["openai"], app_args),
@@ -139,7 +166,9 @@ def start_cluster(args: argparse.Namespace, upstream: Server, ledger: Path) -> d
         "switchyard_front_door": open_front_door(SWITCHYARD).url,
         "switchyard_direct": sy_direct[0] if sy_direct else None,
         "forwarder_direct": fw_direct[0] if fw_direct else None,
-        "app_args": app_args.model_dump(mode="json", exclude={"sandbox_urls", "ledger_path"}),
+        "app_args": app_args.model_dump(
+            mode="json", exclude={"sandbox_urls", "ledger_path", "admin_key_sha256"}
+        ),
         # What the replicas actually run with: DeploymentSettings adds FAST_PATH_ENV.
         "replica_env": {
             "ingress": app_args.ingress.options()["ray_actor_options"]["runtime_env"],
@@ -161,10 +190,12 @@ def start_cluster(args: argparse.Namespace, upstream: Server, ledger: Path) -> d
 
 
 def targets(
-    cluster: dict[str, Any], upstream: Server, litellm: Server | None, max_tokens: int
+    cluster: dict[str, Any], upstream: Server, litellm: Server | None, max_tokens: int, key: str
 ) -> list[Target]:
+    """Every contender; `key` is the tenant key each Switchyard target sends."""
     upstream_body = {"model": "openai/gpt-oss-20b", "messages": PROMPT, "max_tokens": max_tokens}
     gateway_body = {**upstream_body, "model": SHORTCUT}
+    keyed = {"authorization": f"Bearer {key}"}
     chat = "/v1/chat/completions"
     proxy = cluster["proxy_url"]
     found = [
@@ -175,13 +206,14 @@ def targets(
             (cluster["forwarder_direct"] or proxy + FORWARDER_PREFIX) + chat,
             upstream_body,
         ),
-        Target(SWITCHYARD, (cluster["switchyard_direct"] or proxy) + chat, gateway_body),
+        Target(SWITCHYARD, (cluster["switchyard_direct"] or proxy) + chat, gateway_body, keyed),
     ]
     if cluster["switchyard_direct"]:
+        door = cluster["switchyard_front_door"]
         found += [
             Target("forwarder-via-proxy", proxy + FORWARDER_PREFIX + chat, upstream_body),
-            Target("switchyard-via-proxy", proxy + chat, gateway_body),
-            Target("switchyard-front-door", cluster["switchyard_front_door"] + chat, gateway_body),
+            Target("switchyard-via-proxy", proxy + chat, gateway_body, keyed),
+            Target("switchyard-front-door", door + chat, gateway_body, keyed),
         ]
     if litellm is not None:
         auth = {"authorization": f"Bearer {litellm.extra['master_key']}"}
@@ -254,7 +286,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"LiteLLM's proxy did not start, left out: {error}", file=sys.stderr)
                 report["litellm_error"] = str(error)
                 litellm = None
-        chosen = targets(cluster, upstream, litellm, args.max_tokens)
+        key = tenant_key(cluster["switchyard_direct"] or cluster["proxy_url"])
+        chosen = targets(cluster, upstream, litellm, args.max_tokens, key)
         if args.contenders:
             wanted = args.contenders.split(",")
             chosen = [t for t in chosen if t.name in wanted]

@@ -18,6 +18,7 @@ from serve_app.commands import (
     Subparsers,
     deploy_cmd,
     directory_cmd,
+    keys_cmd,
     load_cmd,
     route_cmd,
     router_cmd,
@@ -25,6 +26,7 @@ from serve_app.commands import (
     scores_cmd,
     serve_cmd,
     spend_cmd,
+    tune_cmd,
 )
 
 COMMANDS: tuple[Callable[[Subparsers], None], ...] = (
@@ -37,6 +39,8 @@ COMMANDS: tuple[Callable[[Subparsers], None], ...] = (
     sandbox_cmd.register,
     spend_cmd.register,
     load_cmd.register,
+    tune_cmd.register,
+    keys_cmd.register,
 )
 
 

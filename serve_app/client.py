@@ -2,8 +2,9 @@
 
 `stream` is the real one; `acomplete` gathers a stream into a `Completion`, and `complete` runs
 `acomplete` to the end for code that is not async. Inside a Ray cluster that runs Switchyard (a Ray
-job or a notebook attached to it) they reach the Ingress through a `DeploymentHandle`; elsewhere
-over HTTP at `SWITCHYARD_URL` (default http://127.0.0.1:8000).
+job or a notebook attached to it) they reach the Ingress through a `DeploymentHandle` (trusted:
+no key, the caller's tenant as given); elsewhere over HTTP at `SWITCHYARD_URL` (default
+http://127.0.0.1:8000, or `url=`) with the API key `api_key=` or `SWITCHYARD_API_KEY`.
 
     async for chunk in serve_app.stream("fast", [{"role": "user", "content": "hi"}]):
         print(chunk.text, end="")
@@ -93,18 +94,31 @@ def make_call(
 
 
 def stream(
-    model: str, messages: Iterable[Mapping[str, Any] | Message], **options: Any
+    model: str,
+    messages: Iterable[Mapping[str, Any] | Message],
+    *,
+    url: str | None = None,
+    api_key: str | None = None,
+    **options: Any,
 ) -> ChatStream:
-    """Stream the answer of `model` (a shortcut or model id) to `messages`."""
+    """Stream the answer of `model` (a shortcut or model id) to `messages`.
+
+    `url` sends it over HTTP to that Switchyard; `api_key` (else `SWITCHYARD_API_KEY`) is the
+    key HTTP calls carry."""
     call = make_call(model, messages, **options)
-    return ChatStream(_transport().chat_stream(call))
+    return ChatStream(_transport(url, api_key).chat_stream(call))
 
 
 async def acomplete(
-    model: str, messages: Iterable[Mapping[str, Any] | Message], **options: Any
+    model: str,
+    messages: Iterable[Mapping[str, Any] | Message],
+    *,
+    url: str | None = None,
+    api_key: str | None = None,
+    **options: Any,
 ) -> Completion:
     """The whole answer, awaited."""
-    chunks = stream(model, messages, **options)
+    chunks = stream(model, messages, url=url, api_key=api_key, **options)
     text: list[str] = []
     calls: dict[int, dict[str, str]] = {}
     finish_reason: str | None = None
@@ -129,10 +143,15 @@ async def acomplete(
 
 
 def complete(
-    model: str, messages: Iterable[Mapping[str, Any] | Message], **options: Any
+    model: str,
+    messages: Iterable[Mapping[str, Any] | Message],
+    *,
+    url: str | None = None,
+    api_key: str | None = None,
+    **options: Any,
 ) -> Completion:
     """The whole answer, blocking. Not for use inside a running event loop: await `acomplete`."""
-    return asyncio.run(acomplete(model, messages, **options))
+    return asyncio.run(acomplete(model, messages, url=url, api_key=api_key, **options))
 
 
 # --- transports ---------------------------------------------------------------------------------
@@ -158,9 +177,15 @@ class _HandleTransport:
 class _HTTPTransport:
     """Elsewhere: the OpenAI-compatible HTTP API, streamed."""
 
-    def __init__(self, base_url: str, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        transport: httpx.AsyncBaseTransport | None = None,
+        api_key: str | None = None,
+    ) -> None:
         self._url = base_url.rstrip("/") + "/v1/chat/completions"
         self._transport = transport  # None: the network; tests pass the app's ASGI transport
+        self._auth = {"authorization": f"Bearer {api_key}"} if api_key else {}
 
     async def chat_stream(self, call: ChatCall) -> AsyncIterator[ChatChunk | Route]:
         async with httpx.AsyncClient(timeout=None, transport=self._transport) as client:
@@ -168,9 +193,9 @@ class _HTTPTransport:
                 "POST",
                 self._url,
                 json=_request_body(call),
-                headers={"x-request-id": call.options.request_id}
+                headers={**self._auth, "x-request-id": call.options.request_id}
                 if call.options.request_id is not None
-                else {},
+                else self._auth,
             ) as response:
                 if response.status_code != 200:
                     raise _error(response.status_code, json.loads(await response.aread()))
@@ -190,7 +215,10 @@ class _HTTPTransport:
                         yield chunk
 
 
-def _transport() -> _HandleTransport | _HTTPTransport:
+def _transport(url: str | None, api_key: str | None) -> _HandleTransport | _HTTPTransport:
+    key = api_key or os.environ.get("SWITCHYARD_API_KEY")
+    if url is not None:
+        return _HTTPTransport(url, api_key=key)
     if "SWITCHYARD_URL" not in os.environ:
         try:
             import ray
@@ -199,7 +227,7 @@ def _transport() -> _HandleTransport | _HTTPTransport:
                 return _HandleTransport(os.environ.get("SWITCHYARD_APP", "switchyard"))
         except ImportError:  # pragma: no cover - ray is a dependency; kept for slim clients
             pass
-    return _HTTPTransport(os.environ.get("SWITCHYARD_URL", "http://127.0.0.1:8000"))
+    return _HTTPTransport(os.environ.get("SWITCHYARD_URL", "http://127.0.0.1:8000"), api_key=key)
 
 
 def _request_body(call: ChatCall) -> dict[str, Any]:

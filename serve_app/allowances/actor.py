@@ -6,6 +6,9 @@ It is its own actor rather than more methods on CostLedger so that a slow ledger
 delays the leases routing depends on. Its state is in the ledger's SQLite file
 (`SQLiteAllowanceStore`) and written before each answer, so a restart grants nothing twice.
 
+It also serves the API key table (`serve_app.identity.book.KeyBook`, in the same file): keys are
+the other half of "who may spend what", and one actor costs one process less than two.
+
 It also exports what is left of each allowance as Prometheus gauges through Ray's metrics agent:
 the actor is the one place that knows the cluster's totals, so it is the one place to export them.
 """
@@ -20,6 +23,8 @@ from typing import Any
 from serve_app.allowances.book import AllowanceBook, AllowanceStore
 from serve_app.allowances.messages import AllowanceSpec, AllowanceStatus, LeaseGrant, LeaseReport
 from serve_app.allowances.store import SQLiteAllowanceStore
+from serve_app.identity.book import KeyBook, Snapshot
+from serve_app.identity.keys import ApiKey
 
 
 class Allowances:
@@ -35,6 +40,7 @@ class Allowances:
             store = SQLiteAllowanceStore(path)
         self._book = AllowanceBook(store, clock=clock)
         self._gauges = _RemainingGauges() if export_metrics else None
+        self._keys = KeyBook(":memory:" if path is None else path, clock=clock)
 
     def sync(self, replica: str, reports: Sequence[LeaseReport]) -> list[LeaseGrant]:
         """One replica's round: take its reports, answer with its leases and the totals."""
@@ -49,6 +55,20 @@ class Allowances:
 
     def ping(self) -> str:
         return "ok"
+
+    # --- API keys (replicas: `serve_app.identity.cache.KeyCache`) --------------------------------
+
+    def keys_snapshot(self, known: str | None) -> Snapshot | None:
+        return self._keys.snapshot(known)
+
+    def add_key(self, record: ApiKey, hashed: str) -> ApiKey:
+        return self._keys.add(record, hashed)
+
+    def key_records(self) -> list[ApiKey]:
+        return self._keys.records()
+
+    def revoke_key(self, key_id: str) -> ApiKey | None:
+        return self._keys.revoke(key_id)
 
 
 class _RemainingGauges:
@@ -74,6 +94,8 @@ class _RemainingGauges:
         self._last: dict[str, tuple[float, float]] = {}  # key -> (value, when it was set)
 
     def set(self, spec: AllowanceSpec, grant: LeaseGrant) -> None:
+        if spec.is_rate:
+            return  # a key's rate limit: one label value per key would grow the series unbounded
         remaining = 0.0 if grant.exhausted_until is not None else max(0.0, grant.limit - grant.used)
         now = time.monotonic()
         last = self._last.get(spec.key)

@@ -18,7 +18,17 @@ places:
   spent marks the free tier used up at once; the budget reservation is settled with what the
   attempts really cost.
 
-All of it is synchronous arithmetic on the replica's leases: the request never waits on the actor.
+A call made with a key that has rate limits (`CallOptions.key`, set by the Ingress from the
+checked key) also takes, right after the budget and before any provider is called, one request
+from the key's `rpm` and its estimated tokens (prompt + the largest output cap of its candidates)
+from its `tpm` (`reserve_rate`), or is refused with `KeyRateLimited` (429, Retry-After). At the end
+the request counts if any attempt was made (a call refused before any provider was tried gives it
+back), and the tokens count as the attempts really used; both are free again 60 s later (a
+sliding minute, see `replica.py`). Like a refused budget, a refused call books no usage record
+(nothing was attempted) and shows in the metrics by its outcome.
+
+All of it is synchronous arithmetic on the replica's leases: the request never waits on the actor,
+except a key's very first call on a replica, which waits for its lease's first round (`ready`).
 Planning and reserving the budget happen in one synchronous step, and the first attempt opens
 before the call awaits anything, so concurrent calls on a replica cannot both take the same
 remainder. (A free-tier *backup* can find its tier spent by then: it is skipped, saying so.)
@@ -31,14 +41,16 @@ cap as `max_tokens`, so no attempt can produce more output than its reservation 
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from deployments.canonical import ChatRequest, EmbeddingRequest
-from deployments.errors import BudgetExceeded, RateLimited
+from deployments.errors import BudgetExceeded, KeyRateLimited, RateLimited
 from deployments.ledger.cost import estimate_usd
 from directory.schema import Directory, ModelProfile
+from serve_app.allowances.messages import AllowanceSpec
 from serve_app.allowances.replica import LeaseClient, Reservation
 from serve_app.allowances.tenants import (
     Period,
@@ -48,6 +60,7 @@ from serve_app.allowances.tenants import (
     budget_key,
     free_key,
 )
+from serve_app.identity.caller import KeyLimits
 from serve_app.routing.call import CallOptions
 from serve_app.routing.failover import AttemptReport
 from serve_app.routing.plan import Candidate
@@ -79,6 +92,16 @@ def gpu_tokens_per_s(model: ModelProfile) -> float | None:
     return speed * max(1.0, concurrency)
 
 
+def rate_specs(key: KeyLimits) -> tuple[AllowanceSpec, ...]:
+    """A key's rate limits as allowances: `rpm:<key id>` and `tpm:<key id>`, sliding minutes."""
+    specs = []
+    if key.rpm is not None:
+        specs.append(AllowanceSpec(f"rpm:{key.key_id}", "rpm", "sliding", key.rpm))
+    if key.tpm is not None:
+        specs.append(AllowanceSpec(f"tpm:{key.key_id}", "tpm", "sliding", key.tpm))
+    return tuple(specs)
+
+
 @dataclass(frozen=True, slots=True)
 class _Scope:
     key: str
@@ -93,6 +116,29 @@ class ReplicaAllowances:
         self.leases = leases
         self.tenants = Tenants()
         self._scopes: dict[tuple[str, str], tuple[_Scope, ...]] = {}
+        self._rates: dict[KeyLimits, tuple[AllowanceSpec, ...]] = {}
+
+    async def ready(self, key: KeyLimits) -> None:
+        """Lease `key`'s rate limits on this replica. Only a key's first call here waits (one
+        round with the actor, bounded); every later one finds its lease and goes on at once."""
+        specs = self._rate_specs(key)
+        leases = self.leases
+        if leases is None or not specs:
+            return
+        leased = [leases.use_rate(spec) for spec in specs]  # every spec first: one round for all
+        for spec, ok in zip(specs, leased, strict=True):
+            if not ok:
+                await leases.first_round(spec.key)
+
+    def _rate_specs(self, key: KeyLimits | None) -> tuple[AllowanceSpec, ...]:
+        if key is None or self.leases is None:
+            return ()
+        specs = self._rates.get(key)
+        if specs is None:
+            if len(self._rates) > 10_000:  # keys come and go: keep the cache bounded
+                self._rates.clear()
+            specs = self._rates[key] = rate_specs(key)
+        return specs
 
     def use(self, directory: Directory, tenants: Tenants) -> None:
         """The directory's free tiers and the tenants' budgets are the allowances (every reload)."""
@@ -106,7 +152,12 @@ class ReplicaAllowances:
     ) -> CallAllowances:
         tenant = self.tenants.get(options.tenant)
         return CallAllowances(
-            self.leases, directory, request, tenant, self._scopes_of(options, tenant)
+            self.leases,
+            directory,
+            request,
+            tenant,
+            self._scopes_of(options, tenant),
+            (options.key, self._rate_specs(options.key)),
         )
 
     def _scopes_of(self, options: CallOptions, tenant: TenantConfig | None) -> tuple[_Scope, ...]:
@@ -142,8 +193,10 @@ class CallAllowances:
         request: ChatRequest | EmbeddingRequest,
         tenant: TenantConfig | None,
         scopes: tuple[_Scope, ...],
+        rates: tuple[KeyLimits | None, tuple[AllowanceSpec, ...]] = (None, ()),
     ) -> None:
         self._leases = leases
+        self._key, self._rates = rates
         self._directory = directory
         self._scopes = scopes
         self.downgrade_to = tenant.downgrade_to if tenant is not None else None
@@ -155,6 +208,9 @@ class CallAllowances:
         self._budget: list[Reservation] = []
         self._refused: list[tuple[_Scope, float]] = []  # (scope, the estimate it could not cover)
         self._spent = 0.0
+        self._rate_held: list[Reservation] = []
+        self._attempted = False  # an attempt was made: the call counts against the key's rpm
+        self._tokens = 0  # what the attempts used, against the key's tpm
 
     # --- planning ---------------------------------------------------------------------------------
 
@@ -209,6 +265,30 @@ class CallAllowances:
                 raise self.exceeded()
             self._budget.append(reservation)
 
+    def reserve_rate(self, candidates: Sequence[Candidate]) -> None:
+        """Take one request from the key's rpm and the call's estimated tokens (at the candidate
+        with the largest output cap) from its tpm, or give back everything this call holds and
+        raise KeyRateLimited. Before any provider is called."""
+        leases, key = self._leases, self._key
+        if not self._rates or leases is None or key is None or not candidates:
+            return
+        for spec in self._rates:
+            if spec.kind == "rpm":
+                need = 1.0
+            else:
+                need = float(self._prompt_tokens() + max(self._output(c.model) for c in candidates))
+            reservation = leases.reserve(spec.key, need)
+            if reservation is None:
+                self.finish()
+                wait = math.ceil(leases.retry_after(spec.key, need))
+                raise KeyRateLimited(
+                    key_id=key.key_id,
+                    limit=spec.kind,
+                    per_minute=int(spec.limit),
+                    retry_after_s=wait,
+                )
+            self._rate_held.append(reservation)
+
     def estimate_usd(self, model: ModelProfile) -> float:
         estimate = self._estimates.get(model.id)
         if estimate is None:
@@ -251,6 +331,8 @@ class CallAllowances:
 
     def observe(self, report: AttemptReport, cost: float) -> None:
         self._spent += cost
+        self._attempted = True
+        self._tokens += report.usage.input_tokens + report.usage.output_tokens
         model_id = report.candidate.model.id
         reservations = self._free.pop(model_id, None)
         if reservations is None or self._leases is None:
@@ -277,7 +359,15 @@ class CallAllowances:
         if self._leases is not None:
             for reservation in self._budget:
                 self._leases.settle(reservation, self._spent)
+            for reservation in self._rate_held:
+                if not self._attempted:
+                    self._leases.release(reservation)  # refused before any provider was tried
+                elif reservation.lease.spec.kind == "rpm":
+                    self._leases.settle(reservation, 1)
+                else:
+                    self._leases.settle(reservation, self._tokens)
         self._budget = []
+        self._rate_held = []
 
     # --- internals --------------------------------------------------------------------------------
 
@@ -287,7 +377,7 @@ class CallAllowances:
             if isinstance(request, ChatRequest):
                 self._prompt = request.estimated_prompt_tokens()
             else:
-                self._prompt = sum(len(text) for text in request.inputs) // 4 + len(request.inputs)
+                self._prompt = request.estimated_input_tokens()
         return self._prompt
 
     def _output(self, model: ModelProfile) -> int:

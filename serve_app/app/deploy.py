@@ -20,7 +20,11 @@ from serve_app.app.builder import APP_NAME, INGRESS_NAME, AppArgs, user_config
 def serve_config(
     app_args: AppArgs, directory: Directory, *, http_port: int = 8000
 ) -> dict[str, Any]:
-    """The Serve config (the schema `serve deploy` takes) for Switchyard with `directory`."""
+    """The Serve config (the schema `serve deploy` takes) for Switchyard with `directory`.
+
+    The admin key's hash travels in the args when `app_args` has one (`with_admin_key` fills it
+    from the deployer's SWITCHYARD_ADMIN_KEY); without one, the cluster's builder reads that
+    variable from its own environment."""
     return {
         "proxy_location": "HeadOnly",
         "http_options": {"host": "127.0.0.1", "port": http_port},

@@ -1,5 +1,5 @@
 """What an Ingress replica keeps beside its gateway: the breaker view, the ledger outbox, the
-free-tier and budget leases, and the metrics buffer.
+free-tier and budget leases, the API keys, and the metrics buffer.
 
 Each talks to its cluster-wide actor (ProviderHealth, CostLedger, Allowances) or to Ray's metrics
 agent only from background tasks, so the request path never waits on an actor. The actors are
@@ -18,10 +18,12 @@ from deployments.health.actor import ProviderHealth
 from deployments.health.client import HealthClient
 from deployments.ledger.actor import CostLedger
 from deployments.ledger.client import LedgerClient
+from deployments.ledger.journal import journal_root, open_journal
 from deployments.named_actor import NamedActor, create_named_actor
 from directory.schema import Directory
 from serve_app.allowances.actor import Allowances
 from serve_app.allowances.replica import LeaseClient
+from serve_app.identity.cache import ActorKeys, KeyCache
 from serve_app.routing.metrics import RayMeter
 
 HEALTH_ACTOR = "switchyard-provider-health"
@@ -57,11 +59,19 @@ class ReplicaRuntime:
             Allowances, ledger_path, True, name=ALLOWANCES_ACTOR, namespace=namespace
         )
         self.health = HealthClient.for_actor(replica_id, name=HEALTH_ACTOR, namespace=namespace)
-        self.ledger = LedgerClient.for_actor(name=LEDGER_ACTOR, namespace=namespace)
+        # Every record is journaled on this node before its answer ends; journals left here by
+        # dead replicas are replayed by this one's sender (deployments/ledger/journal.py).
+        self.ledger = LedgerClient.for_actor(
+            name=LEDGER_ACTOR,
+            namespace=namespace,
+            journal=open_journal(journal_root(ledger_path), replica_id),
+            interval_s=ledger_flush_s,
+        )
         self.leases = LeaseClient.for_actor(replica_id, name=ALLOWANCES_ACTOR, namespace=namespace)
         self.meter = RayMeter()
         self._ledger_actor = NamedActor(LEDGER_ACTOR, namespace)
         self._allowances_actor = NamedActor(ALLOWANCES_ACTOR, namespace)
+        self.keys = KeyCache(ActorKeys(NamedActor(ALLOWANCES_ACTOR, namespace)))
         self._health_sync_s = health_sync_s
         self._ledger_flush_s = ledger_flush_s
         self._allowance_sync_s = allowance_sync_s
@@ -82,6 +92,7 @@ class ReplicaRuntime:
             self.health.start(self._health_sync_s)
             self.ledger.start()
             self.leases.start(self._allowance_sync_s)
+            self.keys.start()
             self.meter.start(METRICS_FLUSH_S, self._breaker_states)
 
     def configure_breakers(self, directory: Directory) -> None:
@@ -107,7 +118,11 @@ class ReplicaRuntime:
 
     async def close(self) -> None:
         await asyncio.gather(
-            self.ledger.aclose(), self.health.aclose(), self.leases.aclose(), self.meter.aclose()
+            self.ledger.aclose(),
+            self.health.aclose(),
+            self.leases.aclose(),
+            self.meter.aclose(),
+            self.keys.aclose(),
         )
 
 

@@ -7,6 +7,7 @@ import json
 import sys
 
 from serve_app.commands import Subparsers
+from serve_app.commands.serve_cmd import add_auth_flag
 
 
 def register(subparsers: Subparsers) -> None:
@@ -25,6 +26,7 @@ def register(subparsers: Subparsers) -> None:
         help="the app builder's arguments as JSON (see serve_app.app.builder.AppArgs)",
     )
     deploy.add_argument("--port", type=int, default=8000, help="HTTP port of Serve's proxy")
+    add_auth_flag(deploy)
     deploy.add_argument(
         "--print", action="store_true", help="print the Serve config instead of deploying it"
     )
@@ -33,11 +35,22 @@ def register(subparsers: Subparsers) -> None:
 
 def _deploy(args: argparse.Namespace) -> int:
     from directory.loader import load_directory
-    from serve_app.app.builder import AppArgs
+    from serve_app.app.builder import AdminKeyMissing, AppArgs, with_admin_key
     from serve_app.app.deploy import deploy, serve_config
 
     directory = load_directory(args.directory)  # DirectoryError: printed by main(), exit 1
-    app_args = AppArgs.model_validate({**json.loads(args.args), "directory_path": args.directory})
+    given = {**json.loads(args.args), "directory_path": args.directory}
+    if args.no_auth:
+        given["auth"] = False
+    app_args = AppArgs.model_validate(given)
+    try:
+        # The admin key's hash, from SWITCHYARD_ADMIN_KEY here; a printed config may leave it to
+        # the environment of the cluster that builds it.
+        app_args = with_admin_key(app_args)
+    except AdminKeyMissing as error:
+        if not args.print:
+            print(f"switchyard: {error}", file=sys.stderr)
+            return 1
     config = serve_config(app_args, directory, http_port=args.port)
     if args.print:
         json.dump(config, sys.stdout, indent=2)

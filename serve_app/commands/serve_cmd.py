@@ -27,7 +27,16 @@ def register(subparsers: Subparsers) -> None:
     demo.set_defaults(handler=_demo)
 
 
+def add_auth_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="check no API keys (a laptop only): every answer then says `x-switchyard-auth: off`",
+    )
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
+    add_auth_flag(parser)
     parser.add_argument(
         "--port",
         type=int,
@@ -49,14 +58,28 @@ def _serve(args: argparse.Namespace) -> int:
     from ray import serve
 
     from directory.loader import load_directory
-    from serve_app.app.builder import APP_NAME, AppArgs, build_app, cloud_providers_in_use
+    from serve_app.app.builder import (
+        APP_NAME,
+        AdminKeyMissing,
+        AppArgs,
+        build_app,
+        cloud_providers_in_use,
+        with_admin_key,
+    )
     from serve_app.dev.local_cluster import open_front_door, start_local_cluster
 
-    app_args = AppArgs(
-        directory_path=args.directory,
-        ledger_path=args.ledger,
-        local_models=[m for m in args.local_models.split(",") if m],
-    )
+    try:
+        app_args = with_admin_key(
+            AppArgs(
+                directory_path=args.directory,
+                ledger_path=args.ledger,
+                local_models=[m for m in args.local_models.split(",") if m],
+                auth=not args.no_auth,
+            )
+        )
+    except AdminKeyMissing as error:
+        print(f"switchyard: {error}", file=sys.stderr)
+        return 1
     proxied, skipped = cloud_providers_in_use(load_directory(args.directory), app_args)
     for provider in skipped:
         # Reported, not crashed on: that provider's models fail over to their backups.
@@ -69,6 +92,13 @@ def _serve(args: argparse.Namespace) -> int:
     serve.run(build_app(app_args), name=APP_NAME, route_prefix="/")
     print(f"Switchyard is serving {', '.join(proxied)} at {door.url}/v1 (Ctrl-C to stop)")
     print(f"  (also through Ray Serve's proxy, slower: {proxy_url}/v1)")
+    if app_args.auth:
+        print(
+            "  API keys are checked; make one with (admin key: $SWITCHYARD_ADMIN_KEY)\n"
+            f"  switchyard keys create --url {door.url} --tenant NAME"
+        )
+    else:
+        print("  --no-auth: NO API KEYS ARE CHECKED; anyone who reaches this port can spend")
     _wait_forever()
     return 0
 
@@ -81,6 +111,7 @@ def _demo(args: argparse.Namespace) -> int:
         directory_path=args.directory,
         ledger_path=None if args.ledger == "~/.switchyard/ledger.sqlite" else args.ledger,
         keep_running=args.keep_running,
+        auth=not args.no_auth,
     )
 
 

@@ -1,12 +1,14 @@
 """`switchyard spend`: what was spent, by tenant, agent, model, day, …; and what free tiers and
 budgets have left. From the ledger's SQLite file (`--ledger`, read-only) or a running app
-(`--url`, its `GET /v1/spend`). A table for people, or `--csv` for spreadsheets.
+(`--url`, its `GET /v1/spend`, with the key in SWITCHYARD_API_KEY, else
+SWITCHYARD_ADMIN_KEY). A table for people, or `--csv` for spreadsheets.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -81,9 +83,12 @@ def _read(
     if args.url:
         import httpx
 
+        # A tenant key sees its own tenant's spend; the admin key everyone's.
+        key = os.environ.get("SWITCHYARD_API_KEY") or os.environ.get("SWITCHYARD_ADMIN_KEY")
         response = httpx.get(
             f"{args.url.rstrip('/')}/v1/spend",
             params={"group_by": ",".join(group_by), **filters},
+            headers={"authorization": f"Bearer {key}"} if key else {},
             timeout=30,
         )
         body = response.json()

@@ -4,12 +4,19 @@ It starts the sandbox providers (loopback servers that speak the real provider p
 Ray cluster and the Switchyard app, sends a handful of calls through shortcuts — one of them with
 its primary model scripted to fail, to show failover — and prints what served each call, what it
 cost, and the spend by tenant from the ledger.
+
+Auth is on, as in production: the admin key is `SWITCHYARD_ADMIN_KEY` when set, else one made for
+this run (written to a file only its owner can read); the demo creates a key per tenant, makes
+each tenant's calls over HTTP with that tenant's key, and ends with a snippet to call the app with
+one. `--no-auth` runs it open, and every answer then says `x-switchyard-auth: off`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib.util
+import os
+import secrets
 import tempfile
 import time
 from dataclasses import dataclass
@@ -20,8 +27,9 @@ import httpx
 
 from directory.loader import load_directory
 from directory.schema import Directory
-from serve_app.app.builder import LocalModelOverride, cpu_dev_overrides
+from serve_app.app.builder import ADMIN_KEY_ENV, LocalModelOverride, cpu_dev_overrides
 from serve_app.commands._table import table
+from serve_app.identity.keys import key_hash
 
 if TYPE_CHECKING:
     from deployments.sandbox.server import SandboxSet
@@ -55,6 +63,7 @@ def run_demo(
     directory_path: str | None = None,
     ledger_path: str | None = None,
     keep_running: bool = False,
+    auth: bool = True,
 ) -> int:
     from ray import serve
 
@@ -67,7 +76,9 @@ def run_demo(
     )
 
     directory = load_directory(directory_path)
-    ledger = ledger_path or str(Path(tempfile.mkdtemp(prefix="switchyard-demo-")) / "ledger.sqlite")
+    run_dir = Path(tempfile.mkdtemp(prefix="switchyard-demo-"))
+    ledger = ledger_path or str(run_dir / "ledger.sqlite")
+    admin = DemoAdmin.make(run_dir) if auth else None
     with start_sandboxes() as sandboxes:
         print(SANDBOX_BANNER)
         # The Ingress replicas' own ports under direct ingress, through one port that outlives
@@ -85,12 +96,16 @@ def run_demo(
                     for kind in ("openai", "openai-compatible", "anthropic", "google")
                 },
                 ledger_path=ledger,
+                auth=auth,
+                admin_key_sha256=key_hash(admin.key) if admin else None,
             )
             serve.run(build_app(app_args), name=APP_NAME, route_prefix="/")
             url = door.url
-            rows = asyncio.run(_run_calls(directory, sandboxes, local=bool(local)))
+            calls = CALLS + (LOCAL_CALLS if local else ())
+            keys = _tenant_keys(url, admin, {c.tenant for c in calls}) if admin else {}
+            rows = asyncio.run(_run_calls(directory, sandboxes, calls, url, keys))
             if local:
-                rows.append(_embed_row(url))
+                rows.append(_embed_row(url, keys.get("globex")))
             print()
             print(
                 table(
@@ -102,8 +117,14 @@ def run_demo(
             print()
             print("Spend by tenant (from the ledger, SQLite at " + ledger + "):")
             print(
-                _spend_table(url, expected_records=len(rows) + sum(c.fail_primary for c in CALLS))
+                _spend_table(
+                    url,
+                    admin.key if admin else None,
+                    expected_records=len(rows) + sum(c.fail_primary for c in CALLS),
+                )
             )
+            print()
+            print(_snippet(url, admin, keys.get("acme")))
             if keep_running:
                 print(f"\nSwitchyard is up at {url}/v1 (sandbox providers). Ctrl-C to stop.")
                 print(f"  (also through Ray Serve's proxy, slower: {proxy_url}/v1)")
@@ -132,13 +153,78 @@ def local_models_on_cpu(directory: Directory) -> dict[str, LocalModelOverride]:
     return cpu_dev_overrides(directory)
 
 
+@dataclass(frozen=True)
+class DemoAdmin:
+    key: str
+    from_env: bool
+    file: Path | None  # where a key made for this run is, readable by its owner only
+
+    @classmethod
+    def make(cls, run_dir: Path) -> DemoAdmin:
+        given = os.environ.get(ADMIN_KEY_ENV)
+        if given:
+            return cls(given, True, None)
+        key = "sy-admin-" + secrets.token_urlsafe(32)
+        path = run_dir / "admin-key"
+        path.touch(mode=0o600)
+        path.write_text(key + "\n")
+        return cls(key, False, path)
+
+
+def _tenant_keys(url: str, admin: DemoAdmin, tenants: set[str]) -> dict[str, str]:
+    """A key per tenant, made through the admin API as `switchyard keys create` does."""
+    keys = {}
+    for tenant in sorted(tenants):
+        response = httpx.post(
+            f"{url}/v1/admin/keys",
+            json={"tenant": tenant, "name": "switchyard demo"},
+            headers=_bearer(admin.key),
+            timeout=30,
+        )
+        response.raise_for_status()
+        keys[tenant] = str(response.json()["key"])
+    return keys
+
+
+def _bearer(key: str | None) -> dict[str, str]:
+    return {"authorization": f"Bearer {key}"} if key else {}
+
+
+def _snippet(url: str, admin: DemoAdmin | None, key: str | None) -> str:
+    if admin is None or key is None:
+        return (
+            "Auth is OFF (--no-auth): any caller can spend; answers say `x-switchyard-auth: off`.\n"
+            f"  curl {url}/v1/chat/completions -H 'content-type: application/json' \\\n"
+            """    -d '{"model": "fast", "messages": [{"role": "user", "content": "hi"}]}'"""
+        )
+    where = (
+        f"the admin key is ${ADMIN_KEY_ENV}"
+        if admin.from_env
+        else f"the admin key made for this run is in {admin.file} (set {ADMIN_KEY_ENV} to "
+        "use your own)"
+    )
+    return "\n".join(
+        [
+            f"Call it as tenant acme, with the demo key made for it ({where}):",
+            f"  export SWITCHYARD_API_KEY={key}",
+            f'  curl {url}/v1/chat/completions -H "Authorization: Bearer $SWITCHYARD_API_KEY" \\',
+            "    -H 'content-type: application/json' \\",
+            """    -d '{"model": "fast", "messages": [{"role": "user", "content": "hi"}]}'""",
+            f"  more keys: switchyard keys create --url {url} --tenant NAME",
+        ]
+    )
+
+
 async def _run_calls(
-    directory: Directory, sandboxes: SandboxSet, *, local: bool
+    directory: Directory,
+    sandboxes: SandboxSet,
+    calls: tuple[DemoCall, ...],
+    url: str,
+    keys: dict[str, str],
 ) -> list[list[str]]:
     import serve_app
 
     rows: list[list[str]] = []
-    calls = CALLS + (LOCAL_CALLS if local else ())
     for call in calls:
         if call.fail_primary:
             primary = directory.resolve(call.shortcut)
@@ -146,7 +232,9 @@ async def _run_calls(
             sandboxes.script(adapter, primary.provider_model, fault="http_500", times=1)
         messages = [{"role": "user", "content": call.prompt}]
         started = time.perf_counter()
-        options = {"tenant": call.tenant, "agent": call.agent, "max_tokens": 64}
+        # Over HTTP with the tenant's key, as a caller outside the cluster makes them.
+        options: dict[str, Any] = {"tenant": call.tenant, "agent": call.agent, "max_tokens": 64}
+        options.update(url=url, api_key=keys.get(call.tenant))
         if call.stream:
             chunks = serve_app.stream(call.shortcut, messages, **options)
             text = "".join([chunk.text async for chunk in chunks])
@@ -177,11 +265,12 @@ async def _run_calls(
     return rows
 
 
-def _embed_row(url: str) -> list[str]:
+def _embed_row(url: str, key: str | None) -> list[str]:
     started = time.perf_counter()
     body = httpx.post(
         f"{url}/v1/embeddings",
         json={"model": "embed", "input": ["a routing gateway", "a railway switchyard"]},
+        headers=_bearer(key),
         timeout=120,
     ).json()
     elapsed_ms = (time.perf_counter() - started) * 1000
@@ -197,12 +286,14 @@ def _embed_row(url: str) -> list[str]:
     ]
 
 
-def _spend_table(url: str, *, expected_records: int) -> str:
+def _spend_table(url: str, admin_key: str | None, *, expected_records: int) -> str:
     # The ledger is written in the background; wait until every attempt has landed.
     deadline = time.monotonic() + 15
     rows: list[dict[str, Any]] = []
     while time.monotonic() < deadline:
-        response = httpx.get(f"{url}/v1/spend", params={"group_by": "tenant"})
+        response = httpx.get(
+            f"{url}/v1/spend", params={"group_by": "tenant"}, headers=_bearer(admin_key)
+        )
         response.raise_for_status()
         rows = response.json()["data"]
         if sum(int(str(row.get("attempts", 0))) for row in rows) >= expected_records:

@@ -7,7 +7,9 @@ that a failure ends the stream with `StreamInterrupted`, never a quiet end. A `C
 at once. When every candidate failed, `AllCandidatesFailed` lists every attempt.
 
 Every attempt, whatever its end, is handed to `observe` exactly once: that is where the ledger
-record and the breaker outcome come from, so nothing is lost and nothing is counted twice.
+record and the breaker outcome come from, so nothing is lost and nothing is counted twice. Its
+usage is its `AttemptUsage`'s, which sees every item and knows how the attempt ended: the
+provider's own count, or an estimate when the attempt ended before the provider gave one.
 
 Two things the loop owns, so that no other layer decides them again:
 
@@ -27,9 +29,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Generic, Literal, TypeVar
+from typing import Generic, Literal, Protocol, TypeVar
 
 from deployments.canonical import Attempt, Skipped, Usage
 from deployments.errors import (
@@ -47,6 +49,7 @@ from deployments.errors import (
 from serve_app.routing.plan import Candidate, Plan, no_candidates
 
 Item = TypeVar("Item")
+Item_contra = TypeVar("Item_contra", contravariant=True)
 Outcome = Literal["ok", "failed", "caller_error", "interrupted"]
 
 
@@ -87,13 +90,22 @@ class AttemptReport:
         )
 
 
+class AttemptUsage(Protocol[Item_contra]):
+    """What one attempt used (`serve_app.routing.usage`): told each item as it goes by, asked
+    once, when the attempt has ended, with how it ended."""
+
+    def add(self, item: Item_contra) -> None: ...
+
+    def usage(self, outcome: Outcome) -> Usage: ...
+
+
 @dataclass(frozen=True)
 class StreamAdapter(Generic[Item]):
     """How the loop reads the items of one kind of call."""
 
     open: Callable[[Candidate], AsyncIterator[Item]]
     has_content: Callable[[Item], bool]
-    usage_of: Callable[[Item], Usage | None]
+    usage: Callable[[], AttemptUsage[Item]]  # a fresh one for each attempt
 
 
 async def execute(
@@ -104,7 +116,7 @@ async def execute(
     admit: Callable[[Candidate], str | None] = lambda candidate: None,
     first_content_s: Callable[[Candidate], Deadline | None] = lambda candidate: None,
     clock: Callable[[], float] = time.perf_counter,
-) -> AsyncIterator[tuple[Candidate, Item]]:
+) -> AsyncGenerator[tuple[Candidate, Item], None]:
     """Yield `(candidate, item)` from the first candidate that serves the plan.
 
     `admit(candidate)` takes what an attempt needs just before it opens, and returns None, or why
@@ -124,7 +136,7 @@ async def execute(
         limit = first_content_s(candidate)
         content_by = None if limit is None else asyncio.get_running_loop().time() + limit.seconds
         ttft_ms: float | None = None
-        usage = Usage()
+        used = calls.usage()
         content_sent = False
 
         def report(outcome: Outcome, error: BaseException | None = None) -> AttemptReport:
@@ -132,7 +144,7 @@ async def execute(
                 candidate=candidate,  # noqa: B023 - called within this iteration only
                 number=number,  # noqa: B023
                 outcome=outcome,
-                usage=usage,  # noqa: B023
+                usage=used.usage(outcome),  # noqa: B023
                 ttft_ms=ttft_ms,  # noqa: B023
                 latency_ms=(clock() - started) * 1000,  # noqa: B023
                 error=error,
@@ -152,14 +164,15 @@ async def execute(
                     raise _late_error(limit, candidate) from late.__cause__
                 if ttft_ms is None:
                     ttft_ms = (clock() - started) * 1000
-                usage = calls.usage_of(item) or usage
+                used.add(item)
                 content_sent = content_sent or calls.has_content(item)
                 yield candidate, item
         except CallerError as error:
             report("caller_error", error)
             raise
         except (asyncio.CancelledError, GeneratorExit) as error:
-            # The caller went away: book what was used, then let the cancellation through.
+            # The caller went away: book what was used (estimated: the provider's count never
+            # came), then let the cancellation through.
             report("interrupted", error)
             raise
         except Exception as error:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import aclosing, contextmanager
 from typing import Protocol, TypeVar
 
 from deployments.canonical import (
@@ -38,15 +38,19 @@ from serve_app.routing.call import (
     Answer,
     CallOptions,
     ChatCall,
+    Decision,
     EmbeddingCall,
     Route,
     StreamedAnswer,
     new_call_id,
     with_route,
 )
+from serve_app.routing.counting import TokenCounter
 from serve_app.routing.failover import AttemptReport, Deadline, StreamAdapter, execute
+from serve_app.routing.learned import decision_for
 from serve_app.routing.metrics import CallLabels, Meter, NullMeter
 from serve_app.routing.plan import Candidate, Plan, PlanChecks, plan_call
+from serve_app.routing.usage import ReportedUsage, StreamedUsage
 
 Result = TypeVar("Result", ChatResult, EmbeddingResult)
 
@@ -102,6 +106,11 @@ class Gateway:
         self._meter: Meter = meter or NullMeter()
         self._allowances.use(directory, self._allowances.tenants)
 
+    @property
+    def token_counter(self) -> TokenCounter | None:
+        """The backends, where they can ask a provider for its own count of a prompt."""
+        return self._backends if isinstance(self._backends, TokenCounter) else None
+
     def use_directory(self, directory: Directory, tenants: Tenants | None = None) -> None:
         """Swap the directory (and the tenants' budgets); calls in flight keep the plan they
         already made."""
@@ -118,6 +127,11 @@ class Gateway:
     async def _stream(self, call: ChatCall, meter: _CallMeter) -> AsyncIterator[ChatChunk]:
         record = meter.record
         with meter.accounting(streamed=True):
+            if call.options.key is not None:
+                await self._allowances.ready(call.options.key)  # only a key's first call waits
+            record.decision = await decision_for(
+                self.directory, self._backends, call.name, call.request
+            )
             plan, meter.allowances = self._plan(call.name, call.request, call.options, record)
             backends = self._backends
             tenant = self._allowances.tenants.get(call.options.tenant)
@@ -126,19 +140,27 @@ class Gateway:
                 meter.attempt_opened()
                 return backends.stream(candidate, _for(call.request, tenant, candidate))
 
+            prompt_tokens = call.request.estimated_prompt_tokens
             calls: StreamAdapter[ChatChunk] = StreamAdapter(
-                open=open_stream, has_content=ChatChunk.has_content, usage_of=lambda c: c.usage
+                open=open_stream,
+                has_content=ChatChunk.has_content,
+                usage=lambda: StreamedUsage(prompt_tokens),
             )
-            async for candidate, chunk in execute(
+            attempts = execute(
                 plan,
                 calls,
                 observe=self._observer(meter, meter.allowances),
                 admit=self._admitter(record, meter.allowances),
                 first_content_s=lambda candidate: self._first_token_s(candidate, call.options),
-            ):
-                _served(record, candidate, self._notices)
-                meter.first_item()
-                yield chunk
+            )
+            # aclosing: a caller who stops reading closes this generator at its `yield`; the
+            # attempt must be booked then, before `accounting` settles the call's allowances,
+            # not whenever the abandoned loop is collected.
+            async with aclosing(attempts):
+                async for candidate, chunk in attempts:
+                    _served(record, candidate, self._notices)
+                    meter.first_item()
+                    yield chunk
 
     async def complete(self, call: ChatCall) -> Answer[ChatResult]:
         """The whole answer and its route. Same loop as `stream`, with one item: the result."""
@@ -149,7 +171,9 @@ class Gateway:
             yield await backends.complete(candidate, _for(call.request, tenant, candidate))
 
         calls: StreamAdapter[ChatResult] = StreamAdapter(
-            open=one_result, has_content=lambda result: True, usage_of=lambda r: r.usage
+            open=one_result,
+            has_content=lambda result: True,
+            usage=lambda: ReportedUsage(_usage_of, call.request.estimated_prompt_tokens),
         )
         return await self._one_item(call, calls)
 
@@ -163,7 +187,9 @@ class Gateway:
             yield await backends.embed(candidate, request)
 
         calls: StreamAdapter[EmbeddingResult] = StreamAdapter(
-            open=one_result, has_content=lambda result: True, usage_of=lambda r: r.usage
+            open=one_result,
+            has_content=lambda result: True,
+            usage=lambda: ReportedUsage(_usage_of, call.request.estimated_input_tokens),
         )
         return await self._one_item(call, calls)
 
@@ -176,6 +202,11 @@ class Gateway:
         meter = self._call_meter(call)
         record, options = meter.record, call.options
         with meter.accounting(streamed=False):
+            if options.key is not None:
+                await self._allowances.ready(options.key)  # only a key's first call waits
+            record.decision = await decision_for(
+                self.directory, self._backends, call.name, call.request
+            )
             plan, meter.allowances = self._plan(call.name, call.request, options, record)
             items = execute(
                 plan,
@@ -211,7 +242,11 @@ class Gateway:
             free_tier_left=allowances.free_tier_left,
             budget_refusal=allowances.budget_refusal,
         )
-        plan = plan_call(directory, name, request, privacy=options.privacy, checks=checks)
+        # A learned shortcut's per-prompt choice (routing/learned.py) heads the chain.
+        chosen = record.decision.model if record.decision is not None else None
+        plan = plan_call(
+            directory, name, request, privacy=options.privacy, checks=checks, primary_id=chosen
+        )
         downgrade = allowances.downgrade_to
         if not plan.candidates and allowances.refused_by_budget and downgrade not in (None, name):
             # The tenant's config says: when the budget cannot cover the call, take a cheaper
@@ -235,6 +270,7 @@ class Gateway:
             allowances.finish()
             raise allowances.exceeded()
         allowances.reserve_budget(plan.candidates)
+        allowances.reserve_rate(plan.candidates)  # the key's rpm and tpm, or KeyRateLimited
         return plan, allowances
 
     def _admitter(
@@ -338,6 +374,10 @@ class Gateway:
             )
 
 
+def _usage_of(result: ChatResult | EmbeddingResult) -> Usage:
+    return result.usage
+
+
 def _deadline(providers_s: float | None, callers_s: float | None) -> Deadline | None:
     """The smaller limit; on a tie the provider's, which it was configured to meet."""
     if callers_s is not None and (providers_s is None or callers_s < providers_s):
@@ -358,6 +398,7 @@ class _CallRecord:
         "attempts",
         "call_id",
         "cost_usd",
+        "decision",
         "downgraded_from",
         "gpu_cost_usd",
         "model",
@@ -383,6 +424,7 @@ class _CallRecord:
         self.cost_usd = 0.0
         self.gpu_cost_usd = 0.0
         self.downgraded_from: str | None = None
+        self.decision: Decision | None = None
         self.notice: str | None = None
 
     def route(self, overhead_ms: float) -> Route:
@@ -399,6 +441,7 @@ class _CallRecord:
             cost_usd=self.cost_usd,
             gpu_cost_usd=self.gpu_cost_usd,
             downgraded_from=self.downgraded_from,
+            decision=self.decision,
             notice=self.notice,
             overhead_ms=round(overhead_ms, 3),
         )

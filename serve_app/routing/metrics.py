@@ -165,8 +165,10 @@ class BufferedMeter:
 _DESCRIPTIONS = {
     "switchyard_requests": "Calls, by the model that served them (or was tried last) and outcome.",
     "switchyard_attempts": "Attempts at a model, failed ones included.",
-    "switchyard_input_tokens": "Prompt tokens the providers reported, per attempt.",
-    "switchyard_output_tokens": "Output tokens the providers reported, per attempt.",
+    # The tokens the ledger books: a provider's count, or the estimate of an attempt that
+    # ended early (a caller gone, a stream cut; `serve_app.routing.usage`).
+    "switchyard_input_tokens": "Prompt tokens per attempt, as booked (estimated if cut short).",
+    "switchyard_output_tokens": "Output tokens per attempt, as booked (estimated if cut short).",
     "switchyard_cost_usd": "Cash cost in USD, as booked in the ledger.",
     "switchyard_gpu_cost_usd": "Local models' amortised GPU cost in USD, apart from cash.",
     "switchyard_failovers": "Failovers from one model to the next, with the error that caused it.",

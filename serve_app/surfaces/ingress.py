@@ -29,6 +29,7 @@ from serve_app.allowances.calls import ReplicaAllowances
 from serve_app.allowances.tenants import tenants_from_config
 from serve_app.app.handles import HandleBackends
 from serve_app.app.runtime import ReplicaRuntime
+from serve_app.identity.auth import AuthConfig, Authenticator
 from serve_app.routing.call import Answer, ChatCall, EmbeddingCall, Route
 from serve_app.routing.gateway import Gateway
 from serve_app.surfaces.http_api import HttpApi
@@ -51,7 +52,10 @@ class Ingress:
         cloud: Mapping[str, Any],
         local: Mapping[str, Any],
         runtime: dict[str, Any],
+        auth: dict[str, Any],
     ) -> None:
+        """`auth`: whether keys are checked, and the admin key's SHA-256 (`AuthConfig`); from the
+        builder, so never in the user_config `serve status` shows."""
         self._runtime = ReplicaRuntime(**runtime)
         # No directory until `reconfigure`: Serve calls it with the user_config right after
         # __init__, before the replica takes any request (and refuses to start one it fails).
@@ -65,7 +69,8 @@ class Ingress:
             allowances=ReplicaAllowances(self._runtime.leases),
             meter=self._runtime.meter,
         )
-        self._http = HttpApi(self._gateway, self._runtime)
+        self._authenticator = Authenticator(AuthConfig(**auth), self._runtime.keys)
+        self._http = HttpApi(self._gateway, self._runtime, authenticator=self._authenticator)
         self._runtime.ensure_started()
 
     def reconfigure(self, config: dict[str, Any]) -> None:

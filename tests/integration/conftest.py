@@ -7,15 +7,22 @@ cooldown for the breaker test; every other provider gets a threshold no test rea
 failover tests cannot open a breaker another test relies on. Gemini 2.5 Flash's free tier allows
 `FREE_TIER_REQUESTS` a day here, and one tenant (`BUDGET_TENANT`) has a daily budget that affords
 ten calls of `budget_request`, for the allowances tests.
+
+Auth is on, as it is by default: the app knows the hash of a session admin key (`ADMIN_KEY`).
+A test that speaks HTTP sends `switchyard.admin_headers` (the admin may call as any tenant it
+names), or a tenant's own key: `switchyard.tenant_key("acme")` (made once per tenant and limits
+through the admin API) / `switchyard.tenant_headers("acme")`; the `tenant_key` fixture is the same
+function. Entry points over a Ray handle need no key (inside the cluster).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import secrets
 import shutil
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +37,7 @@ from directory.schema import Directory
 from serve_app.allowances.calls import CallAllowances
 from serve_app.app.builder import APP_NAME, AppArgs, LocalModelOverride, cpu_dev_overrides
 from serve_app.app.deploy import deploy, serve_config
+from serve_app.identity.keys import key_hash
 from tests.conftest import free_port
 
 BREAKER_PROVIDER = "mistral"
@@ -42,6 +50,7 @@ BUDGET_TENANT = "budget-for-ten"
 # (an unlisted tenant is labelled `other`); only the metrics test calls as it.
 METRICS_TENANT = "metrics-probe"
 BUDGET_SHORTCUT = "fast"
+ADMIN_KEY = "sy-admin-test-" + secrets.token_urlsafe(32)  # this session's; never a real secret
 
 
 def budget_request() -> ChatRequest:
@@ -69,6 +78,28 @@ class Switchyard:
     ledger_path: Path
     http_port: int
     sandboxes: SandboxSet
+    admin_key: str = ADMIN_KEY
+    _tenant_keys: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.admin_key}"}
+
+    def tenant_key(self, tenant: str, **fields: Any) -> str:
+        """A key for `tenant` (with `agent`, `models`, `rpm`, … when given), made through the
+        admin API the first time these arguments are asked for, then reused."""
+        asked = {"tenant": tenant, **fields}
+        cache_key = repr(sorted(asked.items()))
+        if cache_key not in self._tenant_keys:
+            response = httpx.post(
+                f"{self.url}/v1/admin/keys", json=asked, headers=self.admin_headers, timeout=30
+            )
+            response.raise_for_status()
+            self._tenant_keys[cache_key] = str(response.json()["key"])
+        return self._tenant_keys[cache_key]
+
+    def tenant_headers(self, tenant: str, **fields: Any) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.tenant_key(tenant, **fields)}"}
 
     def sandbox_kind(self, model_id: str) -> str:
         return self.directory.providers[self.directory.models[model_id].provider].adapter
@@ -165,6 +196,7 @@ def switchyard(ray_cluster: str, tmp_path_factory: pytest.TempPathFactory) -> It
                 BUDGET_TENANT: {"budget": {"day_usd": budget_for_ten(directory)}},
                 METRICS_TENANT: {},
             },
+            admin_key_sha256=key_hash(ADMIN_KEY),
         )
         deploy(serve_config(app_args, directory, http_port=http_port), ray_cluster)
         url = f"http://127.0.0.1:{http_port}"
@@ -182,6 +214,12 @@ def switchyard(ray_cluster: str, tmp_path_factory: pytest.TempPathFactory) -> It
         from ray import serve
 
         serve.shutdown()  # type: ignore[no-untyped-call]
+
+
+@pytest.fixture(scope="session")
+def tenant_key(switchyard: Switchyard) -> Any:
+    """`tenant_key("acme", agent=..., rpm=...)`: a key for that tenant (see `Switchyard`)."""
+    return switchyard.tenant_key
 
 
 @pytest.fixture

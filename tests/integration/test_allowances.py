@@ -40,13 +40,20 @@ def chat_body(model: str, tenant: str, text: str = "hello", **extra: Any) -> dic
 
 
 def post(switchyard: Switchyard, body: dict[str, Any]) -> dict[str, Any]:
-    response = httpx.post(f"{switchyard.url}/v1/chat/completions", json=body, timeout=60)
+    response = httpx.post(
+        f"{switchyard.url}/v1/chat/completions",
+        json=body,
+        headers=switchyard.admin_headers,
+        timeout=60,
+    )
     assert response.status_code == 200, response.text
     return dict(response.json())
 
 
 def spend(switchyard: Switchyard, **params: str) -> dict[str, Any]:
-    response = httpx.get(f"{switchyard.url}/v1/spend", params=params, timeout=30)
+    response = httpx.get(
+        f"{switchyard.url}/v1/spend", params=params, headers=switchyard.admin_headers, timeout=30
+    )
     assert response.status_code == 200, response.text
     return dict(response.json())
 
@@ -93,7 +100,7 @@ def test_fifty_concurrent_calls_against_a_budget_for_ten(sandbox_reset: Switchya
     )
 
     async def burst() -> list[httpx.Response]:
-        async with httpx.AsyncClient(timeout=120) as client:
+        async with httpx.AsyncClient(timeout=120, headers=switchyard.admin_headers) as client:
             url = f"{switchyard.url}/v1/chat/completions"
             return await asyncio.gather(*(client.post(url, json=body) for _ in range(50)))
 
@@ -238,6 +245,7 @@ def test_metrics_scraped_from_the_app_carry_what_the_ledger_holds(
     streamed = httpx.post(
         f"{switchyard.url}/v1/chat/completions",
         json=chat_body("fast", tenant, stream=True, stream_options={"include_usage": True}),
+        headers=switchyard.admin_headers,
         timeout=60,
     )
     assert streamed.status_code == 200 and streamed.text.endswith("data: [DONE]\n\n")
@@ -285,9 +293,11 @@ def test_metrics_scraped_from_the_app_carry_what_the_ledger_holds(
 
 
 def test_switchyard_spend_reads_the_running_app(
-    switchyard: Switchyard, capsys: pytest.CaptureFixture[str]
+    switchyard: Switchyard, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from serve_app.cli import main
+
+    monkeypatch.setenv("SWITCHYARD_API_KEY", switchyard.admin_key)
 
     tenant = f"cli-{uuid.uuid4().hex[:6]}"
     answers = [post(switchyard, chat_body("fast", tenant))["switchyard"] for _ in range(2)]

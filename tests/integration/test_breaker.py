@@ -13,7 +13,9 @@ pytestmark = pytest.mark.ray
 
 
 def provider_status(switchyard: Switchyard, provider: str) -> dict[str, object]:
-    states = httpx.get(f"{switchyard.url}/v1/providers", timeout=10).json()["data"]
+    states = httpx.get(
+        f"{switchyard.url}/v1/providers", headers=switchyard.admin_headers, timeout=10
+    ).json()["data"]
     return dict(next(s for s in states if s["id"] == provider))
 
 
@@ -40,6 +42,7 @@ def chat(switchyard: Switchyard, model: str) -> dict[str, object]:
     response = httpx.post(
         f"{switchyard.url}/v1/chat/completions",
         json={"model": model, "messages": [{"role": "user", "content": "ping"}]},
+        headers=switchyard.admin_headers,
         timeout=60,
     )
     assert response.status_code == 200, response.text

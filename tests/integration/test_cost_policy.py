@@ -36,6 +36,7 @@ def served_by(switchyard: Switchyard) -> tuple[str, float, Usage]:
     response = httpx.post(
         f"{switchyard.url}/v1/chat/completions",
         json={"model": "cheap", "messages": [{"role": "user", "content": "bulk job"}]},
+        headers=switchyard.admin_headers,
         timeout=30,
     )
     assert response.status_code == 200, response.text

@@ -49,6 +49,7 @@ def test_the_same_calls_work_over_http(
     switchyard: Switchyard, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SWITCHYARD_URL", switchyard.url)
+    monkeypatch.setenv("SWITCHYARD_API_KEY", switchyard.admin_key)
     blocking = serve_app.complete("fast", MESSAGES, tenant="http-client", max_tokens=50)
     assert blocking.route.model == switchyard.directory.resolve("fast").id
     assert blocking.text and blocking.usage.output_tokens > 0
@@ -75,6 +76,7 @@ def test_a_failed_call_raises_the_same_error_through_a_handle_and_over_http(
     for transport in ("handle", "http"):
         if transport == "http":
             monkeypatch.setenv("SWITCHYARD_URL", sandbox_reset.url)
+            monkeypatch.setenv("SWITCHYARD_API_KEY", sandbox_reset.admin_key)
         for model in chain:
             sandbox_reset.script(model.id, fault="http_500", times=1)
         with pytest.raises(AllCandidatesFailed) as error:

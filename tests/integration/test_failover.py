@@ -17,6 +17,7 @@ def chat(switchyard: Switchyard, model: str, **extra: object) -> httpx.Response:
     return httpx.post(
         f"{switchyard.url}/v1/chat/completions",
         json={"model": model, "messages": MESSAGES, **extra},
+        headers=switchyard.admin_headers,
         timeout=60,
     )
 
@@ -66,7 +67,9 @@ def test_a_400_the_caller_caused_is_not_failed_over(sandbox_reset: Switchyard) -
 def test_a_stream_cut_after_content_ends_with_an_error_event(sandbox_reset: Switchyard) -> None:
     model_id = "openai/gpt-6-luna"
     sandbox_reset.script(model_id, fault="cut_stream_after_n_chunks", n=3, times=1)
-    client = openai.OpenAI(base_url=f"{sandbox_reset.url}/v1", api_key="unused", max_retries=0)
+    client = openai.OpenAI(
+        base_url=f"{sandbox_reset.url}/v1", api_key=sandbox_reset.admin_key, max_retries=0
+    )
     received: list[str] = []
     with pytest.raises(openai.APIError) as caught:
         for chunk in client.chat.completions.create(model=model_id, messages=MESSAGES, stream=True):
@@ -97,6 +100,7 @@ def test_private_calls_never_reach_a_cloud_provider_even_with_every_local_model_
         response = httpx.post(
             f"{sandbox_reset.url}/v1/chat/completions",
             json={"model": model, "messages": MESSAGES, "switchyard": {"privacy": "local"}},
+            headers=sandbox_reset.admin_headers,
             timeout=60,
         )
         assert response.status_code == status, response.text

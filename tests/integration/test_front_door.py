@@ -12,7 +12,7 @@ import httpx
 
 from serve_app.app.builder import APP_NAME
 from serve_app.dev.local_cluster import ingress_addresses, open_front_door, serve_details
-from tests.integration.conftest import Switchyard, wait_until_serving
+from tests.integration.conftest import ADMIN_KEY, Switchyard, wait_until_serving
 
 RECOVERY_BOUND_S = 180  # a generous bound on Serve replacing killed replicas, not a timing claim
 
@@ -34,7 +34,8 @@ def settled_after(killed: list[int | None], deadline: float) -> list[int | None]
 
 def answers(url: str) -> bool:
     try:
-        return httpx.get(f"{url}/v1/models", timeout=10).status_code == 200
+        headers = {"authorization": f"Bearer {ADMIN_KEY}"}
+        return httpx.get(f"{url}/v1/models", headers=headers, timeout=10).status_code == 200
     except httpx.HTTPError:
         return False
 

@@ -35,6 +35,7 @@ def served_by(switchyard: Switchyard) -> str:
     response = httpx.post(
         f"{switchyard.url}/v1/chat/completions",
         json={"model": "fast", "messages": [{"role": "user", "content": "quick"}]},
+        headers=switchyard.admin_headers,
         timeout=30,
     )
     assert response.status_code == 200, response.text
@@ -54,7 +55,7 @@ def test_repointing_fast_takes_effect_with_zero_failed_requests(
     stop = threading.Event()
 
     def loop() -> None:
-        with httpx.Client(timeout=30) as client:
+        with httpx.Client(timeout=30, headers=switchyard.admin_headers) as client:
             while not stop.is_set():
                 response = client.post(
                     f"{switchyard.url}/v1/chat/completions",

@@ -55,7 +55,7 @@ def test_each_attempt_is_booked_with_the_directory_price(sandbox_reset: Switchya
     sandbox_reset.script(primary.id, fault="http_500", times=1)
 
     async def run() -> dict[str, object]:
-        async with httpx.AsyncClient(timeout=60) as client:
+        async with httpx.AsyncClient(timeout=60, headers=sandbox_reset.admin_headers) as client:
             return await send(client, sandbox_reset, tenant, "writer", "smart")
 
     body = asyncio.run(run())
@@ -84,7 +84,7 @@ def test_killing_the_ledger_mid_traffic_loses_nothing_and_counts_nothing_twice(
 
     async def run() -> list[dict[str, object]]:
         limit = asyncio.Semaphore(16)
-        async with httpx.AsyncClient(timeout=60) as client:
+        async with httpx.AsyncClient(timeout=60, headers=switchyard.admin_headers) as client:
 
             async def one(index: int) -> dict[str, object]:
                 async with limit:
@@ -102,7 +102,10 @@ def test_killing_the_ledger_mid_traffic_loses_nothing_and_counts_nothing_twice(
     assert len({(r["call_id"], r["attempt"]) for r in rows}) == total
 
     spend = httpx.get(
-        f"{switchyard.url}/v1/spend", params={"group_by": "agent", "tenant": tenant}, timeout=30
+        f"{switchyard.url}/v1/spend",
+        params={"group_by": "agent", "tenant": tenant},
+        headers=switchyard.admin_headers,
+        timeout=30,
     ).json()["data"]
     by_agent = {row["group"]["agent"]: row for row in spend}
     for index, agent in enumerate(agents):
@@ -125,7 +128,7 @@ def test_calls_reusing_one_request_id_are_each_booked(switchyard: Switchyard) ->
                 "messages": [{"role": "user", "content": "again"}],
                 "switchyard": {"tenant": tenant},
             },
-            headers={"x-request-id": request_id},
+            headers={"x-request-id": request_id, **switchyard.admin_headers},
             timeout=60,
         )
 

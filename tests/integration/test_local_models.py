@@ -20,7 +20,9 @@ pytestmark = [pytest.mark.ray, pytest.mark.vllm]
 
 
 def client(switchyard: Switchyard) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{switchyard.url}/v1", api_key="unused", max_retries=0)
+    return openai.OpenAI(
+        base_url=f"{switchyard.url}/v1", api_key=switchyard.admin_key, max_retries=0
+    )
 
 
 def deployment(switchyard: Switchyard, model_id: str) -> dict[str, object]:

@@ -14,7 +14,9 @@ pytestmark = pytest.mark.ray
 
 
 def client(switchyard: Switchyard) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{switchyard.url}/v1", api_key="unused", max_retries=0)
+    return openai.OpenAI(
+        base_url=f"{switchyard.url}/v1", api_key=switchyard.admin_key, max_retries=0
+    )
 
 
 def test_a_shortcut_answers_with_usage_and_says_which_model_served(
@@ -81,7 +83,7 @@ def test_the_six_malformed_bodies_of_issue_12_each_get_their_4xx(switchyard: Swi
         response = httpx.post(
             f"{switchyard.url}/v1/chat/completions",
             content=malformed.body,
-            headers={"content-type": "application/json"},
+            headers={"content-type": "application/json", **switchyard.admin_headers},
             timeout=60,
         )
         assert response.status_code == malformed.status, (name, response.text)
@@ -94,6 +96,7 @@ def test_a_form_post_from_a_web_page_is_refused_before_it_can_spend(
     response = httpx.post(
         f"{switchyard.url}/v1/chat/completions",
         data={"model": "fast", "messages": "hi"},  # what an HTML form sends, no preflight
+        headers=switchyard.admin_headers,
         timeout=60,
     )
     assert response.status_code == 415
@@ -109,7 +112,7 @@ def test_each_ingress_replica_also_answers_on_its_own_loopback_port(switchyard: 
     assert len(urls) == switchyard.app_args.ingress.num_replicas == 2
     for url in urls:
         assert url.startswith("http://127.0.0.1:") and url != switchyard.url
-        direct = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
+        direct = openai.OpenAI(base_url=f"{url}/v1", api_key=switchyard.admin_key, max_retries=0)
         answer = direct.chat.completions.create(
             model="fast", messages=[{"role": "user", "content": "straight to the replica"}]
         )

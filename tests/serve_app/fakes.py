@@ -30,7 +30,9 @@ USAGE = Usage(input_tokens=10, output_tokens=3)
 class ScriptedBackends:
     """Answers 'hello from <model>' unless `failures[model]` holds errors to raise first.
 
-    `fail_after_chunks[model] = (n, error)` cuts a stream after n content chunks.
+    `fail_after_chunks[model] = (n, error)` cuts a stream after n content chunks;
+    `usage_so_far`, when set, rides on a stream's first content chunk (as Anthropic's
+    message_start count does).
     """
 
     failures: dict[str, list[Exception]] = field(default_factory=dict)
@@ -39,6 +41,7 @@ class ScriptedBackends:
     undeployed: set[str] = field(default_factory=set)
     calls: list[tuple[str, str]] = field(default_factory=list)  # (model id, provider model)
     max_tokens: list[int | None] = field(default_factory=list)  # each chat request's, as sent
+    usage_so_far: Usage | None = None
 
     def serves(self, model: ModelProfile) -> bool:
         return model.id not in self.undeployed
@@ -71,7 +74,7 @@ class ScriptedBackends:
         for index, word in enumerate(["hello ", "from ", request.model]):
             if cut is not None and index == cut[0]:
                 raise cut[1]
-            yield ChatChunk(text=word)
+            yield ChatChunk(text=word, usage_so_far=self.usage_so_far if index == 0 else None)
         yield ChatChunk(finish_reason="stop", usage=USAGE)
 
     async def embed(self, candidate: Candidate, request: EmbeddingRequest) -> EmbeddingResult:

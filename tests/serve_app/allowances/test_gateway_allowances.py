@@ -267,7 +267,7 @@ async def test_metrics_carry_the_ledgers_numbers_and_the_failovers() -> None:
     assert len(latencies) == 2 and dict(latencies[0][1])["tenant"] == "acme"
 
 
-async def test_an_abandoned_stream_gives_back_its_reservation_and_counts_as_cancelled() -> None:
+async def test_an_abandoned_stream_settles_at_its_estimate_and_counts_as_cancelled() -> None:
     replica = Replica(Allowances(), {"acme": {"budget": {"day_usd": 1.0}}}, health=local_down())
     await replica.sync()
     before = replica.leases.available("budget:acme:day")
@@ -281,7 +281,11 @@ async def test_an_abandoned_stream_gives_back_its_reservation_and_counts_as_canc
     assert replica.leases.available("budget:acme:day") == pytest.approx(before - ESTIMATE)
     await chunks.aclose()  # the caller went away after the first chunk
 
-    assert replica.leases.available("budget:acme:day") == pytest.approx(before)
+    # Hanging up frees no budget: what the attempt used is settled, estimated (6 prompt
+    # tokens, 1 output token for "hello "), the rest of the reservation comes back.
+    [record] = replica.ledger.records
+    assert record.estimated and record.cost_usd == pytest.approx((6 * 1 + 1 * 4) / 1e6)
+    assert replica.leases.available("budget:acme:day") == pytest.approx(before - record.cost_usd)
     counters, _ = replica.meter.drain()
     outcomes = {
         dict(tags)["outcome"]: value

@@ -21,6 +21,7 @@ from deployments.errors import (
 )
 from serve_app.routing.failover import AttemptReport, Deadline, StreamAdapter, execute
 from serve_app.routing.plan import Candidate, Plan
+from serve_app.routing.usage import ReportedUsage
 from tests.mini_directory import mini_directory
 
 DIRECTORY = mini_directory()
@@ -48,7 +49,10 @@ class Scripted:
         return StreamAdapter(
             open=self._open,
             has_content=bool,
-            usage_of=lambda item: Usage(output_tokens=len(item)) if item else None,
+            usage=lambda: ReportedUsage(
+                lambda item: Usage(output_tokens=len(item)) if item else None,
+                prompt_tokens=lambda: 7,
+            ),
         )
 
     async def _open(self, candidate: Candidate) -> AsyncIterator[str]:
@@ -178,5 +182,5 @@ async def test_a_caller_who_stops_reading_is_booked_as_interrupted() -> None:
     reports: list[AttemptReport] = []
     items = execute(plan(*CHAIN), scripted.adapter(), observe=reports.append)
     assert await anext(items) == (plan(*CHAIN).candidates[0], "hel")
-    await items.aclose()  # type: ignore[attr-defined]
+    await items.aclose()
     assert [(r.outcome, r.usage) for r in reports] == [("interrupted", Usage(output_tokens=3))]
