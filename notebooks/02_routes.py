@@ -8,6 +8,7 @@
 # ledger.
 
 # %%
+import secrets
 import tempfile
 import time
 from pathlib import Path
@@ -20,15 +21,21 @@ from deployments.sandbox.server import start_sandboxes
 from directory.loader import load_directory
 from serve_app.app.builder import APP_NAME, AppArgs, build_app
 from serve_app.dev.local_cluster import start_local_cluster
+from serve_app.identity.keys import key_hash
 
 sandboxes = start_sandboxes()
 url = start_local_cluster(http_port=8123)
 ledger = Path(tempfile.mkdtemp()) / "ledger.sqlite"
+# Auth is on: this notebook's own admin key (the app gets only its hash). Calls through a Ray
+# handle, as below, come from inside the cluster and need none; HTTP calls send it.
+admin_key = "sy-notebook-admin-" + secrets.token_urlsafe(24)
+admin = {"authorization": f"Bearer {admin_key}"}
 app_args = AppArgs(
     sandbox_urls={
         k: sandboxes.url(k) for k in ("openai", "openai-compatible", "anthropic", "google")
     },
     ledger_path=str(ledger),
+    admin_key_sha256=key_hash(admin_key),
 )
 serve.run(build_app(app_args), name=APP_NAME, route_prefix="/")
 directory = load_directory()
@@ -80,7 +87,11 @@ for _ in range(3):
     answer = await serve_app.acomplete("mistral/mistral-large-3", messages)
     print("served by", answer.route.model)
 time.sleep(0.5)  # the replicas learn of the open breaker in the background
-state = next(p for p in httpx.get(f"{url}/v1/providers").json()["data"] if p["id"] == "mistral")
+state = next(
+    p
+    for p in httpx.get(f"{url}/v1/providers", headers=admin).json()["data"]
+    if p["id"] == "mistral"
+)
 print("mistral breaker:", state["state"], "after", state["consecutive_failures"], "failures")
 answer = await serve_app.acomplete("mistral/mistral-large-3", messages)
 print("skipped:", [(s.model, s.reason) for s in answer.route.skipped])
@@ -93,7 +104,7 @@ sandboxes.reset()
 
 # %%
 time.sleep(1)  # the ledger is written in the background
-for row in httpx.get(f"{url}/v1/spend", params={"group_by": "model"}).json()["data"]:
+for row in httpx.get(f"{url}/v1/spend", params={"group_by": "model"}, headers=admin).json()["data"]:
     print(
         f"{row['group']['model']:36} requests {row['requests']:3}  failed {row['failed']:2}  ${row['cost_usd']:.6f}"
     )

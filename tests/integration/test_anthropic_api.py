@@ -3,7 +3,6 @@ cluster and the sandbox providers, whichever provider's model serves the call.""
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import time
 import uuid
@@ -19,12 +18,16 @@ from tests.serve_app.surfaces.test_anthropic_surface import WEATHER
 
 pytestmark = pytest.mark.ray
 
-API_KEY = os.environ.get("SWITCHYARD_ADMIN_KEY", "unused")  # until the key fixture lands
+TENANT = "acme"
 
 
 def client(switchyard: Switchyard, **headers: str) -> anthropic.Anthropic:
+    """The SDK as a user sets it up: Switchyard's URL, a tenant key as its api_key (x-api-key)."""
     return anthropic.Anthropic(
-        base_url=switchyard.url, api_key=API_KEY, max_retries=0, default_headers=headers
+        base_url=switchyard.url,
+        api_key=switchyard.tenant_key(TENANT),
+        max_retries=0,
+        default_headers=headers,
     )
 
 
@@ -159,7 +162,7 @@ def test_the_same_call_through_both_surfaces_books_the_same_cost(
         model=model_id, max_tokens=100, messages=ask(text)
     )
     completions = openai.OpenAI(
-        base_url=f"{sandbox_reset.url}/v1", api_key=API_KEY, max_retries=0
+        base_url=f"{sandbox_reset.url}/v1", api_key=sandbox_reset.tenant_key(TENANT), max_retries=0
     ).chat.completions.with_raw_response.create(
         model=model_id, max_tokens=100, messages=[{"role": "user", "content": text}]
     )
@@ -178,7 +181,7 @@ def test_a_malformed_body_is_an_invalid_request_error(switchyard: Switchyard) ->
     response = httpx.post(
         f"{switchyard.url}/v1/messages",
         json={"model": "smart", "messages": ask("no max_tokens")},
-        headers={"x-api-key": API_KEY},
+        headers={"x-api-key": switchyard.tenant_key(TENANT)},
         timeout=30,
     )
     assert response.status_code == 400

@@ -48,7 +48,8 @@ def ingress_pids() -> list[int]:
 
 async def answered_call_ids(switchyard: Switchyard, tenant: str) -> list[str]:
     limit = asyncio.Semaphore(16)
-    async with httpx.AsyncClient(timeout=60) as client:
+    headers = switchyard.tenant_headers(tenant)
+    async with httpx.AsyncClient(timeout=60, headers=headers) as client:
 
         async def one(index: int) -> str:
             async with limit:
@@ -110,6 +111,7 @@ def test_a_stream_in_flight_when_the_app_stops_ends_with_done_and_is_booked(
                 "messages": [{"role": "user", "content": "a slow answer"}],
                 "switchyard": {"tenant": tenant},
             },
+            headers=switchyard.tenant_headers(tenant),
             timeout=120,
         ) as response:
             headers.update(response.headers)

@@ -10,7 +10,6 @@ tenant key, and a bearer token of a key that does not exist.
 
 from __future__ import annotations
 
-import os
 import uuid
 from pathlib import Path
 
@@ -46,7 +45,7 @@ def _files_holding(folder: Path, secrets: list[str]) -> list[str]:
 
 def test_no_key_in_logs_answers_or_the_ledger(sandbox_reset: Switchyard) -> None:
     url = sandbox_reset.url
-    admin_key = os.environ["SWITCHYARD_ADMIN_KEY"]
+    admin_key = sandbox_reset.admin_key
     created = httpx.post(
         f"{url}/v1/admin/keys",
         json={"tenant": "secrets-probe"},

@@ -63,7 +63,11 @@ def test_a_whole_stream_books_the_providers_exact_usage(sandbox_reset: Switchyar
     model = anthropic_model(sandbox_reset)
     tenant = f"whole-{uuid.uuid4().hex[:6]}"
     with httpx.stream(
-        "POST", f"{sandbox_reset.url}/v1/chat/completions", json=body(model.id, tenant), timeout=60
+        "POST",
+        f"{sandbox_reset.url}/v1/chat/completions",
+        json=body(model.id, tenant),
+        headers=sandbox_reset.tenant_headers(tenant),  # a key of the tenant the body names
+        timeout=60,
     ) as response:
         assert response.status_code == 200
         lines = list(response.iter_lines())
@@ -86,7 +90,8 @@ def test_a_stream_dropped_after_its_first_chunk_is_billed_as_estimated(
     model = anthropic_model(sandbox_reset)
     whole = httpx.post(
         f"{sandbox_reset.url}/v1/chat/completions",
-        json=body(model.id, f"count-{uuid.uuid4().hex[:6]}", stream=False),
+        json=body(model.id, "counting", stream=False),
+        headers=sandbox_reset.tenant_headers("counting"),
         timeout=60,
     )
     prompt_tokens = whole.json()["usage"]["prompt_tokens"]  # the provider's count
@@ -95,7 +100,11 @@ def test_a_stream_dropped_after_its_first_chunk_is_billed_as_estimated(
 
     tenant = f"dropped-{uuid.uuid4().hex[:6]}"
     with httpx.stream(
-        "POST", f"{sandbox_reset.url}/v1/chat/completions", json=body(model.id, tenant), timeout=60
+        "POST",
+        f"{sandbox_reset.url}/v1/chat/completions",
+        json=body(model.id, tenant),
+        headers=sandbox_reset.tenant_headers(tenant),  # a key of the tenant the body names
+        timeout=60,
     ) as response:
         assert response.status_code == 200
         for line in response.iter_lines():
@@ -117,7 +126,11 @@ def test_a_stream_the_upstream_cuts_midway_is_billed_as_estimated(
     sandbox_reset.script(model.id, fault="cut_stream_after_n_chunks", n=6)
     tenant = f"cut-{uuid.uuid4().hex[:6]}"
     with httpx.stream(
-        "POST", f"{sandbox_reset.url}/v1/chat/completions", json=body(model.id, tenant), timeout=60
+        "POST",
+        f"{sandbox_reset.url}/v1/chat/completions",
+        json=body(model.id, tenant),
+        headers=sandbox_reset.tenant_headers(tenant),  # a key of the tenant the body names
+        timeout=60,
     ) as response:
         assert response.status_code == 200
         received = events(list(response.iter_lines()))
