@@ -5,8 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from serve_app.commands import Subparsers
+
+if TYPE_CHECKING:  # imported in the handler: the CLI starts without Ray
+    from directory.schema import Directory
+    from serve_app.app.builder import AppArgs
 from serve_app.commands.serve_cmd import add_auth_flag
 
 
@@ -30,6 +35,17 @@ def register(subparsers: Subparsers) -> None:
     deploy.add_argument(
         "--print", action="store_true", help="print the Serve config instead of deploying it"
     )
+    deploy.add_argument(
+        "--kuberay",
+        action="store_true",
+        help="print a KubeRay RayService manifest (YAML: the ledger's volume claim, then the "
+        "RayService whose serveConfigV2 is the config --print gives) instead of deploying",
+    )
+    deploy.add_argument(
+        "--image",
+        default=None,
+        help="with --kuberay: the image head and workers run (built from kubernetes/Dockerfile)",
+    )
     deploy.set_defaults(handler=_deploy)
 
 
@@ -43,6 +59,8 @@ def _deploy(args: argparse.Namespace) -> int:
     if args.no_auth:
         given["auth"] = False
     app_args = AppArgs.model_validate(given)
+    if args.kuberay:
+        return _print_kuberay(app_args, directory, args.image)
     try:
         # The admin key's hash, from SWITCHYARD_ADMIN_KEY here; a printed config may leave it to
         # the environment of the cluster that builds it.
@@ -58,4 +76,14 @@ def _deploy(args: argparse.Namespace) -> int:
         return 0
     deploy(config, args.address)
     print(f"deployed {directory!r} to {args.address}")
+    return 0
+
+
+def _print_kuberay(app_args: AppArgs, directory: Directory, image: str | None) -> int:
+    from serve_app.app.kuberay import DEFAULT_IMAGE, rayservice, rayservice_yaml
+
+    # No admin key hash here even when SWITCHYARD_ADMIN_KEY is set: on Kubernetes the head reads
+    # the key from the Secret the manifest names, and the manifest stays free of key material.
+    documents = rayservice(app_args, directory, image=image or DEFAULT_IMAGE)
+    sys.stdout.write(rayservice_yaml(documents))
     return 0

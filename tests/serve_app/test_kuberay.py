@@ -80,6 +80,15 @@ def test_the_committed_manifest_is_what_the_generator_makes(
     )
 
 
+def test_switchyard_deploy_kuberay_prints_it(
+    documents: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from serve_app.cli import main
+
+    assert main(["deploy", "--kuberay"]) == 0
+    assert capsys.readouterr().out == rayservice_yaml(documents)
+
+
 def test_serve_config_v2_is_what_serve_deploy_sends(documents: list[dict[str, Any]]) -> None:
     directory = load_directory()
     sent = yaml.safe_load(_service(documents)["spec"]["serveConfigV2"])
