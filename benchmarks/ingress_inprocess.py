@@ -6,6 +6,9 @@ shipped directory, with backends that answer at once and a ledger and breakers t
 note; the bare one parses the JSON and returns a fixed completion. The difference is what
 Switchyard's own request path (read and check the body, parse, plan, fail-over loop, book, render
 the answer with its route) costs in Python, apart from Ray Serve, gRPC and the provider SDK.
+A third app is Switchyard's with auth on, called with a tenant key (Bearer): the difference to
+the second is what checking a key and binding its caller costs (issue 11's < 0.3 ms p50 target);
+the key has no rpm/tpm here, so the rate-limit leases' bookkeeping is not in it.
 
     .venv/bin/python -m benchmarks.ingress_inprocess [--requests 3000] [--rounds 3]
 """
@@ -16,8 +19,10 @@ import argparse
 import asyncio
 import json
 import statistics
+import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -27,6 +32,10 @@ from deployments.canonical import ChatChunk, ChatRequest, ChatResult, EmbeddingR
 from deployments.ledger.records import UsageRecord
 from directory.loader import load_directory
 from directory.schema import Directory, ModelProfile
+from serve_app.identity.auth import AuthConfig, Authenticator
+from serve_app.identity.book import KeyBook
+from serve_app.identity.cache import KeyCache, LocalKeys
+from serve_app.identity.keys import KeyRequest, key_hash, make_key, new_key
 from serve_app.routing.gateway import Gateway
 from serve_app.routing.plan import Candidate
 from serve_app.surfaces.http_api import HttpApi
@@ -129,8 +138,19 @@ def switchyard_app() -> FastAPI:
     return HttpApi(gateway, IdleReplica()).asgi_app()
 
 
-async def post(app: ASGIApp) -> None:
-    """One POST /v1/chat/completions; raises unless it was answered 200."""
+def keyed_switchyard_app(ledger: Path) -> tuple[FastAPI, str]:
+    """Switchyard's app with auth on and one tenant key in the replica's key cache."""
+    gateway = Gateway(load_directory(None), InstantBackends(), AllClosed(), DropLedger())
+    cache = KeyCache(LocalKeys(KeyBook(ledger)))
+    key, record = make_key(KeyRequest(tenant="acme"))
+    cache.remember(record, key_hash(key))
+    config = AuthConfig(enabled=True, admin_key_sha256=key_hash(new_key()))
+    app = HttpApi(gateway, IdleReplica(), authenticator=Authenticator(config, cache)).asgi_app()
+    return app, key
+
+
+async def post(app: ASGIApp, key: str | None = None) -> None:
+    """One POST /v1/chat/completions (with `key` as a bearer token); raises unless answered 200."""
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -145,6 +165,7 @@ async def post(app: ASGIApp) -> None:
             (b"content-type", b"application/json"),
             (b"host", b"bench"),
             (b"content-length", str(len(BODY)).encode()),
+            *([(b"authorization", f"Bearer {key}".encode())] if key else []),
         ],
         "client": ("127.0.0.1", 1),
         "server": ("127.0.0.1", 2),
@@ -170,21 +191,27 @@ async def post(app: ASGIApp) -> None:
         raise RuntimeError(f"answered {statuses}")
 
 
-async def cpu_us_per_request(app: ASGIApp, requests: int) -> float:
+async def cpu_us_per_request(app: ASGIApp, requests: int, key: str | None = None) -> float:
     for _ in range(min(300, requests)):  # warm-up: caches, lazily built pieces
-        await post(app)
+        await post(app, key)
     started = time.process_time()
     for _ in range(requests):
-        await post(app)
+        await post(app, key)
     return (time.process_time() - started) / requests * 1e6
 
 
 async def main_async(requests: int, rounds: int) -> dict[str, list[float]]:
-    apps: dict[str, ASGIApp] = {"bare FastAPI": bare_app(), "switchyard": switchyard_app()}
-    figures: dict[str, list[float]] = {name: [] for name in apps}
-    for _ in range(rounds):  # alternate, so that both see the same machine
-        for name, app in apps.items():
-            figures[name].append(await cpu_us_per_request(app, requests))
+    with tempfile.TemporaryDirectory() as folder:
+        keyed, key = keyed_switchyard_app(Path(folder) / "ledger.sqlite")
+        apps: dict[str, tuple[ASGIApp, str | None]] = {
+            "bare FastAPI": (bare_app(), None),
+            "switchyard": (switchyard_app(), None),
+            "switchyard, key checked": (keyed, key),
+        }
+        figures: dict[str, list[float]] = {name: [] for name in apps}
+        for _ in range(rounds):  # alternate, so that all see the same machine
+            for name, (app, app_key) in apps.items():
+                figures[name].append(await cpu_us_per_request(app, requests, app_key))
     return figures
 
 
