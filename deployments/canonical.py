@@ -15,6 +15,12 @@ separately and its adapter adds them up.)
 gave its final count (a caller who hung up, a stream cut midway) is billed from what is known
 (the provider's count at the start of the stream, else the prompt estimate; the output delivered
 so far, at `CHARACTERS_PER_TOKEN`), so that no call is free because it ended early.
+
+Provider-specific pass-through lives in fields named for their provider, and only that provider's
+adapter reads them: a request's `anthropic_extras` (a Messages body's own blocks, so that an
+Anthropic model sees its `cache_control` marks and thinking), an answer's `thinking` (Anthropic's
+thinking blocks, signatures kept). Every other adapter serves the canonical fields and ignores
+them; the surface that filled them tells the caller what a non-Anthropic model could not honour.
 """
 
 from __future__ import annotations
@@ -108,6 +114,28 @@ class ResponseFormat(_Frozen):
 ToolChoice = Literal["auto", "none", "required"] | str  # a tool's name forces that tool
 
 
+class AnthropicExtras(_Frozen):
+    """What a Messages body asked that the canonical fields cannot say, kept in Anthropic's own
+    words for the Anthropic adapter, which sends these in place of its translation of `messages`,
+    the system messages and `tools` (the canonical fields stay: planning and every other provider
+    use them). Blocks are as the caller sent them, so `cache_control` marks, thinking blocks (with
+    their signatures) and `tool_result.is_error` reach an Anthropic model unchanged; server tools
+    are left out (their use is billed apart from tokens, which Switchyard does not book)."""
+
+    system: list[dict[str, Any]] | None = None
+    messages: list[dict[str, Any]]
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: dict[str, Any] | None = None  # with disable_parallel_tool_use, where given
+    thinking: dict[str, Any] | None = None  # {"type": "enabled", "budget_tokens": N}, …
+    cache_control: dict[str, Any] | None = None  # top-level: cache up to the last block
+
+    def params(self) -> dict[str, Any]:
+        """The Messages API parameters these replace or add."""
+        named = {"system": self.system, "tools": self.tools, "tool_choice": self.tool_choice}
+        named.update(thinking=self.thinking, cache_control=self.cache_control)
+        return {"messages": self.messages, **{k: v for k, v in named.items() if v is not None}}
+
+
 class ChatRequest(_Frozen):
     """One chat call. `model` is the provider's own model name (the router fills it in)."""
 
@@ -121,6 +149,8 @@ class ChatRequest(_Frozen):
     tool_choice: ToolChoice | None = None
     response_format: ResponseFormat | None = None
     seed: int | None = None
+    # Read by the Anthropic adapter only (see `AnthropicExtras`).
+    anthropic_extras: AnthropicExtras | None = None
 
     def uses_tools(self) -> bool:
         return bool(self.tools)
@@ -153,6 +183,27 @@ class EmbeddingRequest(_Frozen):
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
 
 
+class ThinkingBlock(_Frozen):
+    """An Anthropic thinking block of an answer, to be passed back unchanged on the next turn:
+    `thinking` and its `signature`, or a `redacted_thinking` block's encrypted `data`."""
+
+    type: Literal["thinking", "redacted_thinking"] = "thinking"
+    thinking: str = ""
+    signature: str = ""
+    data: str = ""
+
+
+class ThinkingDelta(_Frozen):
+    """A piece of a streamed thinking block: `block` numbers the answer's thinking blocks from 0;
+    the first piece of a block says its `type` (a redacted block arrives whole, in `data`)."""
+
+    block: int
+    type: Literal["thinking", "redacted_thinking"] = "thinking"
+    thinking: str = ""
+    signature: str = ""
+    data: str = ""
+
+
 class Usage(_Frozen):
     """Token counts as the provider reported them, normalised (see the module docstring)."""
 
@@ -177,6 +228,7 @@ class Usage(_Frozen):
 class ChatResult(_Frozen):
     text: str = ""
     tool_calls: list[ToolCall] = Field(default_factory=list)
+    thinking: list[ThinkingBlock] = Field(default_factory=list)  # Anthropic models only
     finish_reason: FinishReason = "stop"
     usage: Usage = Field(default_factory=Usage)
     # The model name the provider says answered (an adapter reads it from the response); the
@@ -199,6 +251,7 @@ class ChatChunk(_Frozen):
 
     text: str = ""
     tool_calls: list[ToolCallDelta] = Field(default_factory=list)
+    thinking: ThinkingDelta | None = None  # Anthropic models only
     finish_reason: FinishReason | None = None
     usage: Usage | None = None  # the provider's final count: only on the last chunk
     # The provider's count so far, where it says one before the end (Anthropic's message_start,
@@ -210,7 +263,7 @@ class ChatChunk(_Frozen):
 
     def has_content(self) -> bool:
         """Content is what a caller sees; once it went out, a stream can no longer fail over."""
-        return bool(self.text or self.tool_calls)
+        return bool(self.text or self.tool_calls or self.thinking)
 
 
 class EmbeddingResult(_Frozen):

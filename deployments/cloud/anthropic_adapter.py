@@ -5,6 +5,11 @@ Translation: system and developer messages are hoisted into `system`; assistant 
 the API wants); images become base64 or URL sources. Anthropic reports prompt tokens in three
 parts (uncached, read from cache, written to cache); canonical `input_tokens` is their sum.
 
+A request that came in on the Anthropic surface may carry the caller's own blocks
+(`ChatRequest.anthropic_extras`): they are sent in place of the translation, so `cache_control`
+and thinking reach the model as the caller wrote them. Thinking blocks of the answer come back in
+`ChatResult.thinking` (streamed: `ChatChunk.thinking`), signatures intact.
+
 This SDK's Messages API takes no temperature, top_p or seed, so those request fields are not sent.
 """
 
@@ -26,10 +31,14 @@ from anthropic.types import (
     RawMessageDeltaEvent,
     RawMessageStartEvent,
     RawMessageStopEvent,
+    RedactedThinkingBlock,
+    SignatureDelta,
     TextBlock,
     TextDelta,
+    ThinkingBlock,
     ToolUseBlock,
 )
+from anthropic.types import ThinkingDelta as AnthropicThinkingDelta
 from anthropic.types import Usage as AnthropicUsage
 
 from deployments.canonical import (
@@ -41,10 +50,12 @@ from deployments.canonical import (
     FinishReason,
     ImagePart,
     Message,
+    ThinkingDelta,
     ToolCall,
     ToolCallDelta,
     Usage,
 )
+from deployments.canonical import ThinkingBlock as Thought
 from deployments.cloud.base import (
     NO_KEY,
     ErrorFactory,
@@ -96,7 +107,10 @@ _STATUS_OF_ERROR_TYPE = {
     "overloaded_error": 529,
 }
 # What the counting endpoint takes of a message's parameters (no max_tokens, stop sequences).
-_COUNTED_PARAMS = ("model", "messages", "system", "tools", "tool_choice", "output_config")
+_COUNTED_PARAMS = (
+    *("model", "messages", "system", "tools", "tool_choice", "output_config"),
+    *("thinking", "cache_control"),
+)
 _QUOTA_CLASSES = (
     anthropic.ContractSpendLimitReachedError,
     anthropic.EnforcedSpendLimitReachedError,
@@ -189,6 +203,8 @@ class AnthropicAdapter:
         if req.response_format is not None and req.response_format.json_schema is not None:
             schema = req.response_format.json_schema.schema_
             params["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
+        if req.anthropic_extras is not None:  # the caller's own blocks, in place of the above
+            params.update(req.anthropic_extras.params())
         return params
 
     def _messages(self, req: ChatRequest) -> list[dict[str, Any]]:
@@ -309,9 +325,17 @@ def _result(message: AnthropicMessage) -> ChatResult:
         for block in message.content
         if isinstance(block, ToolUseBlock)
     ]
+    thinking = [
+        Thought(thinking=block.thinking, signature=block.signature)
+        if isinstance(block, ThinkingBlock)
+        else Thought(type="redacted_thinking", data=block.data)
+        for block in message.content
+        if isinstance(block, ThinkingBlock | RedactedThinkingBlock)
+    ]
     return ChatResult(
         text=text,
         tool_calls=calls,
+        thinking=thinking,
         finish_reason=_FINISH.get(message.stop_reason or "", "stop"),
         usage=_usage(message.usage),
         provider_model=message.model,
@@ -343,6 +367,7 @@ class _StreamState:
         self.finish: FinishReason | None = None
         self.stopped = False  # message_stop arrived: the stream is whole
         self._tool_index: dict[int, int] = {}  # content block index → tool call index
+        self._thinking_index: dict[int, int] = {}  # content block index → thinking block number
         self._told_start = False  # usage_so_far went out on a content chunk
 
     def feed(self, event: object) -> ChatChunk | None:
@@ -365,10 +390,28 @@ class _StreamState:
                 return ChatChunk(
                     tool_calls=[ToolCallDelta(index=index, id=block.id, name=block.name)]
                 )
+            if isinstance(block, ThinkingBlock | RedactedThinkingBlock):
+                number = self._thinking_index.setdefault(event.index, len(self._thinking_index))
+                if isinstance(block, RedactedThinkingBlock):
+                    return ChatChunk(
+                        thinking=ThinkingDelta(
+                            block=number, type="redacted_thinking", data=block.data
+                        )
+                    )
+                first = ThinkingDelta(block=number, thinking=block.thinking)
+                return ChatChunk(thinking=first.model_copy(update={"signature": block.signature}))
         elif isinstance(event, RawContentBlockDeltaEvent):
             delta = event.delta
             if isinstance(delta, TextDelta) and delta.text:
                 return ChatChunk(text=delta.text)
+            if event.index in self._thinking_index:
+                number = self._thinking_index[event.index]
+                if isinstance(delta, AnthropicThinkingDelta) and delta.thinking:
+                    return ChatChunk(thinking=ThinkingDelta(block=number, thinking=delta.thinking))
+                if isinstance(delta, SignatureDelta) and delta.signature:
+                    return ChatChunk(
+                        thinking=ThinkingDelta(block=number, signature=delta.signature)
+                    )
             if isinstance(delta, InputJsonDelta) and event.index in self._tool_index:
                 if delta.partial_json:
                     piece = ToolCallDelta(

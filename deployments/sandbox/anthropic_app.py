@@ -8,11 +8,19 @@ cache_creation_input_tokens` is the prompt's word count (the script's `cached_in
 A stream is Anthropic's event sequence: message_start, content_block_start, ping,
 content_block_delta (text_delta, or input_json_delta for a tool call)…, content_block_stop,
 message_delta (stop_reason, usage.output_tokens), message_stop.
+
+Unscripted, the cache parts come from the request's `cache_control` marks (`prompt_cache`): the
+first request with a marked prefix writes it, later ones read it. A request that asks for
+`thinking` (enabled or adaptive) gets a thinking block before its answer, signed; its words count
+as output, as Anthropic bills thinking. A thinking block passed back in an assistant turn must
+carry the signature the sandbox gave it, or the request is refused with a 400, as Anthropic
+refuses a block that was changed.
 """
 
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
@@ -34,8 +42,9 @@ from deployments.sandbox.asgi import (
     retry_after_headers,
 )
 from deployments.sandbox.control import control_routes
+from deployments.sandbox.prompt_cache import CacheUse, PromptCache
 from deployments.sandbox.script import Fault, Plan, Scriptbook
-from deployments.sandbox.text import count_words
+from deployments.sandbox.text import count_words, generate_text, key_digest, pieces
 
 _STOP_REASON = {Finish.STOP: "end_turn", Finish.LENGTH: "max_tokens", Finish.TOOL_CALL: "tool_use"}
 _NO_INPUT: dict[str, Any] = {"type": "object", "properties": {}}
@@ -174,13 +183,71 @@ def _read_messages(body: dict[str, Any], model: str) -> Prompt | Response:
 # --- writing an answer --------------------------------------------------------------------------
 
 
-def _usage(ans: Answer, plan: Plan, output_tokens: int) -> dict[str, Any]:
-    read = min(plan.script.cached_input_tokens, ans.input_tokens)
-    written = min(plan.script.cache_write_tokens, ans.input_tokens - read)
+@dataclass(frozen=True, slots=True)
+class _Reply:
+    """What one request gets beyond the neutral answer: its cache use and thinking."""
+
+    cache: CacheUse
+    thinking: str | None = None
+
+    @property
+    def thinking_tokens(self) -> int:
+        return count_words(self.thinking) if self.thinking is not None else 0
+
+    def thinking_block(self, streamed: bool) -> dict[str, Any]:
+        text = self.thinking or ""
+        empty = streamed  # a stream's block starts empty; deltas fill it
+        return {
+            "type": "thinking",
+            "thinking": "" if empty else text,
+            "signature": "" if empty else _signature(text),
+        }
+
+
+def _signature(thinking: str) -> str:
+    return "sandbox_sig_" + key_digest("thinking\x1f" + thinking, size=24)
+
+
+def _thinking_asked(body: dict[str, Any]) -> bool:
+    config = body.get("thinking")
+    return isinstance(config, dict) and config.get("type") in ("enabled", "adaptive")
+
+
+def _unsigned_thinking(body: dict[str, Any]) -> Response | None:
+    """A 400 for a thinking block passed back changed or without its signature."""
+    for i, message in enumerate(body.get("messages") or ()):
+        content = message.get("content") if isinstance(message, dict) else None
+        for j, block in enumerate(content if isinstance(content, list) else ()):
+            if not isinstance(block, dict) or block.get("type") != "thinking":
+                continue
+            if not isinstance(block.get("signature"), str):
+                return _bad_request(f"messages.{i}.content.{j}.thinking.signature: Field required")
+            if block["signature"] != _signature(str(block.get("thinking"))):
+                return _bad_request(
+                    f"messages.{i}.content.{j}: Invalid `signature` in `thinking` block"
+                )
+    return None
+
+
+def _usage(ans: Answer, plan: Plan, reply: _Reply, output_tokens: int) -> dict[str, Any]:
+    # The script's cache parts, where it gives any; else what the cache_control marks did.
+    scripted = plan.script.cached_input_tokens or plan.script.cache_write_tokens
+    use = (
+        CacheUse(plan.script.cached_input_tokens, plan.script.cache_write_tokens)
+        if scripted
+        else reply.cache
+    )
+    read = min(use.read, ans.input_tokens)
+    written = min(use.written, ans.input_tokens - read)
+    one_hour = min(use.written_1h, written)
     return {
         "input_tokens": ans.input_tokens - read - written,
         "cache_creation_input_tokens": written,
         "cache_read_input_tokens": read,
+        "cache_creation": {
+            "ephemeral_5m_input_tokens": written - one_hour,
+            "ephemeral_1h_input_tokens": one_hour,
+        },
         "output_tokens": output_tokens,
         "service_tier": "standard",
     }
@@ -199,19 +266,23 @@ def _block(ans: Answer, streamed: bool) -> dict[str, Any]:
 
 
 def _message(
-    ans: Answer, plan: Plan, model: str, message_id: str, streamed: bool
+    ans: Answer, plan: Plan, reply: _Reply, model: str, message_id: str, streamed: bool
 ) -> dict[str, Any]:
+    content = [_block(ans, streamed=False)]
+    if reply.thinking is not None:
+        content.insert(0, reply.thinking_block(streamed=False))
+    output = ans.output_tokens + reply.thinking_tokens
     return {
         "id": message_id,
         "type": "message",
         "role": "assistant",
         "model": model,
-        "content": [] if streamed else [_block(ans, streamed=False)],
+        "content": [] if streamed else content,
         "stop_reason": None if streamed else _STOP_REASON[ans.finish],
         "stop_sequence": None,
         # A stream's message_start reports the output so far (1, as Anthropic's does);
         # message_delta reports the rest.
-        "usage": _usage(ans, plan, 1 if streamed else ans.output_tokens),
+        "usage": _usage(ans, plan, reply, 1 if streamed else output),
     }
 
 
@@ -219,34 +290,54 @@ def _event(name: str, data: dict[str, Any]) -> bytes:
     return b"event: " + name.encode() + b"\ndata: " + dumps(data) + b"\n\n"
 
 
-def _events(ans: Answer, plan: Plan, model: str, message_id: str) -> list[tuple[float, bytes]]:
-    head = [
-        _event(
-            "message_start",
-            {"type": "message_start", "message": _message(ans, plan, model, message_id, True)},
-        ),
-        _event(
-            "content_block_start",
-            {"type": "content_block_start", "index": 0, "content_block": _block(ans, True)},
-        ),
-        _event("ping", {"type": "ping"}),
-    ]
+def _start(index: int, block: dict[str, Any]) -> bytes:
+    return _event(
+        "content_block_start",
+        {"type": "content_block_start", "index": index, "content_block": block},
+    )
+
+
+def _delta(index: int, delta: dict[str, Any]) -> bytes:
+    return _event(
+        "content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}
+    )
+
+
+def _stop(index: int) -> bytes:
+    return _event("content_block_stop", {"type": "content_block_stop", "index": index})
+
+
+def _events(
+    ans: Answer, plan: Plan, reply: _Reply, model: str, message_id: str
+) -> list[tuple[float, bytes]]:
+    message = _message(ans, plan, reply, model, message_id, True)
+    head = [_event("message_start", {"type": "message_start", "message": message})]
+    content: list[bytes] = []
+    index = 0
+    if reply.thinking is not None:  # the thinking block first, then its signature
+        head += [_start(0, reply.thinking_block(streamed=True)), _event("ping", {"type": "ping"})]
+        content += [
+            _delta(0, {"type": "thinking_delta", "thinking": p}) for p in pieces(reply.thinking)
+        ]
+        signature = _signature(reply.thinking)
+        content += [_delta(0, {"type": "signature_delta", "signature": signature}), _stop(0)]
+        content.append(_start(1, _block(ans, True)))
+        index = 1
+    else:
+        head += [_start(0, _block(ans, True)), _event("ping", {"type": "ping"})]
     if ans.tool_name is not None:
         deltas = [{"type": "input_json_delta", "partial_json": piece} for piece in ans.deltas()]
     else:
         deltas = [{"type": "text_delta", "text": piece} for piece in ans.deltas()]
-    content = [
-        _event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta})
-        for delta in deltas
-    ]
+    content += [_delta(index, delta) for delta in deltas]
     tail = [
-        _event("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        _stop(index),
         _event(
             "message_delta",
             {
                 "type": "message_delta",
                 "delta": {"stop_reason": _STOP_REASON[ans.finish], "stop_sequence": None},
-                "usage": {"output_tokens": ans.output_tokens},
+                "usage": {"output_tokens": ans.output_tokens + reply.thinking_tokens},
             },
         ),
         _event("message_stop", {"type": "message_stop"}),
@@ -261,6 +352,7 @@ def build_anthropic_app(book: Scriptbook | None = None) -> Starlette:
     """The Anthropic sandbox as an ASGI app; its scriptbook is `app.state.book`."""
     book = book or Scriptbook()
     ids = itertools.count(1)
+    cache = PromptCache()
 
     async def messages(request: Request) -> Response:
         body = parse_json_object(await request.body())
@@ -273,6 +365,8 @@ def build_anthropic_app(book: Scriptbook | None = None) -> Starlette:
         prompt = _read_messages(body, model)
         if isinstance(prompt, Response):
             return prompt
+        if (refused := _unsigned_thinking(body)) is not None:
+            return refused
         stream = body.get("stream") is True
         ans = answer(prompt, plan.script.output_tokens)
         if (interrupted := await delay_start(plan, request)) is not None:
@@ -282,17 +376,19 @@ def build_anthropic_app(book: Scriptbook | None = None) -> Starlette:
         if plan.fault is Fault.MALFORMED_JSON:
             return malformed_json(stream, plan.closing, event_line=b"event: message_start\n")
         message_id = f"msg_sandbox{next(ids)}"
+        thinking = generate_text(ans.digest + "\x1fthinking", 8) if _thinking_asked(body) else None
+        reply = _Reply(cache.use(body), thinking)
         cut = plan.script.n if plan.fault is Fault.CUT_STREAM_AFTER_N_CHUNKS else None
         if stream:
             return EventStream(
-                _events(ans, plan, model, message_id),
+                _events(ans, plan, reply, model, message_id),
                 plan.closing,
                 cut,
                 {"request-id": "req_sandbox"},
             )
         if (interrupted := await generation_time(plan, request, ans.output_tokens)) is not None:
             return interrupted
-        message = _message(ans, plan, model, message_id, streamed=False)
+        message = _message(ans, plan, reply, model, message_id, streamed=False)
         return CutBody(dumps(message)) if cut is not None else json_response(message)
 
     async def count_tokens(request: Request) -> Response:

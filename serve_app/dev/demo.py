@@ -104,6 +104,7 @@ def run_demo(
             calls = CALLS + (LOCAL_CALLS if local else ())
             keys = _tenant_keys(url, admin, {c.tenant for c in calls}) if admin else {}
             rows = asyncio.run(_run_calls(directory, sandboxes, calls, url, keys))
+            rows.append(_messages_row(url, keys.get("acme")))
             if local:
                 rows.append(_embed_row(url, keys.get("globex")))
             print()
@@ -263,6 +264,48 @@ async def _run_calls(
             ]
         )
     return rows
+
+
+MESSAGES_CALL = {
+    "model": "code",
+    "max_tokens": 64,
+    # A long, stable system prompt marked for caching, as a coding agent sends it (over the
+    # 1024 tokens below which Anthropic caches nothing).
+    "system": [
+        {
+            "type": "text",
+            "text": "You are a careful coding assistant. " * 180,
+            "cache_control": {"type": "ephemeral"},
+        }
+    ],
+    "messages": [{"role": "user", "content": "Rename a variable across a module."}],
+}
+
+
+def _messages_row(url: str, key: str | None) -> list[str]:
+    """One call on the Anthropic surface, in Anthropic's wire format over plain HTTP (the demo
+    imports no provider SDK): the key in `x-api-key`, as the `anthropic` SDK sends it."""
+    started = time.perf_counter()
+    response = httpx.post(
+        f"{url}/v1/messages",
+        json=MESSAGES_CALL,
+        headers={"x-api-key": key or "", "anthropic-version": "2023-06-01"},
+        timeout=60,
+    )
+    response.raise_for_status()
+    body = response.json()
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    route, usage = body["switchyard"], body["usage"]
+    # Anthropic's input_tokens leaves out what was read from or written to the cache.
+    cache = usage.get("cache_read_input_tokens", 0) + usage.get("cache_creation_input_tokens", 0)
+    return [
+        f"{MESSAGES_CALL['model']} (Messages API)",
+        route["model"],
+        " → ".join(f"{a['model'].split('/')[1]} {a['outcome']}" for a in route["attempts"]),
+        f"{usage['input_tokens'] + cache}/{usage['output_tokens']}",
+        f"{route['cost_usd']:.6f}",
+        f"{elapsed_ms:.0f}",
+    ]
 
 
 def _embed_row(url: str, key: str | None) -> list[str]:

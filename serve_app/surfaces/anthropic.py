@@ -11,8 +11,10 @@ Anthropic's format says is `serve_app.surfaces.anthropic_format`'s business; thi
   surface (`serve_app.surfaces.common`). `metadata.user_id` is Anthropic's end-user id (coding
   agents send a session id there): it is accepted and names no tenant;
 - the route in `x-switchyard-*` headers and a `switchyard` field of every answer and error body
-  (the SDK ignores both), and `x-switchyard-dropped`: what the request asked that the call could not
-  carry (`top_k`, `cache_control`, thinking, …), each named once;
+  (the SDK ignores both), and `x-switchyard-dropped`: what the request asked that the model which
+  served it was not given, each named once: from another provider's model, `cache_control`,
+  thinking, `top_k`, …; from an Anthropic model, which gets the caller's own blocks, only what
+  Switchyard keeps from every model (`top_k`, server tools);
 - errors in Anthropic's shape and statuses, so the SDK raises its own classes: 400
   invalid_request_error, 401 authentication_error, 402 billing_error (a budget), 403
   permission_error, 404 not_found_error, 413 request_too_large, 429 rate_limit_error; a call that
@@ -99,16 +101,24 @@ class AnthropicSurface:
         except Refused as error:
             return refused(error.status, str(error))
         call = call.model_copy(update={"options": options})
-        dropped = {DROPPED_HEADER: ", ".join(parsed.dropped)} if parsed.dropped else {}
         if parsed.stream:
-            return await self._stream(call, dropped)
+            return await self._stream(call, parsed)
         try:
             answer = await host.gateway.complete(call)
         except SwitchyardError as error:
-            return error_response(error, dropped)
+            return error_response(error, self._dropped(parsed, None))
+        dropped = self._dropped(parsed, answer.route)
         return JSONResponse(
             message_body(answer), headers={**route_headers(answer.route), **dropped}
         )
+
+    def _dropped(self, parsed: wire.Parsed, served: Route | None) -> dict[str, str]:
+        """The dropped header, for the provider that served the call (none served: any)."""
+        providers = self._host.gateway.directory.providers
+        provider = providers.get(served.provider or "") if served is not None else None
+        anthropic = provider is not None and provider.adapter == "anthropic"
+        dropped = parsed.dropped_by_anthropic if anthropic else parsed.dropped
+        return {DROPPED_HEADER: ", ".join(dropped)} if dropped else {}
 
     async def count_tokens(self, request: Request) -> Response:
         """`{"input_tokens": N}`, as Anthropic answers: exact where the model's provider counts
@@ -141,7 +151,7 @@ class AnthropicSurface:
             headers={"x-switchyard-token-count": "exact" if count.exact else "estimate"},
         )
 
-    async def _stream(self, call: ChatCall, dropped: dict[str, str]) -> Response:
+    async def _stream(self, call: ChatCall, parsed: wire.Parsed) -> Response:
         # Wait for the first chunk before answering: until then the call can still fail over, and
         # a call that fails everywhere gets a real status instead of a broken stream.
         answer = self._host.gateway.stream(call)
@@ -150,8 +160,9 @@ class AnthropicSurface:
         except StopAsyncIteration:
             first = None
         except SwitchyardError as error:
-            return error_response(error, dropped)
+            return error_response(error, self._dropped(parsed, None))
         opened = answer.route
+        dropped = self._dropped(parsed, opened)
         writer = wire.StreamWriter(id=message_id(opened), model=opened.model)
 
         async def events() -> AsyncIterator[bytes]:

@@ -12,6 +12,14 @@ cannot carry (`top_k`, `cache_control`, thinking, a PDF document, a server tool,
 and each kind is named once in `Parsed.dropped`, which the surface returns in a header: a caller
 is told, never refused, as a gateway that may answer with another provider's model must.
 
+An Anthropic model need not lose those: a body that asked any of them also keeps its own blocks in
+the request's `anthropic_extras`, which the Anthropic adapter sends in place of its translation,
+so that `cache_control`, thinking (blocks passed back with their signatures), PDFs and the rest
+reach it as sent. What even an Anthropic model is not given (`top_k`, which the SDK no longer
+takes; server tools, whose use Switchyard cannot bill) is `Parsed.dropped_by_anthropic`.
+An answer's thinking blocks (`ChatResult.thinking`, streamed as `ChatChunk.thinking`) go back
+first in its content, as Anthropic orders them.
+
 Usage goes back in Anthropic's convention: `input_tokens` is the prompt less what was read from
 or written to the cache (canonical `input_tokens` counts all of it).
 """
@@ -26,6 +34,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from deployments.canonical import (
+    AnthropicExtras,
     ChatChunk,
     ChatRequest,
     ChatResult,
@@ -35,6 +44,8 @@ from deployments.canonical import (
     ImageURL,
     Message,
     TextPart,
+    ThinkingBlock,
+    ThinkingDelta,
     ToolCall,
     ToolSpec,
     Usage,
@@ -91,6 +102,7 @@ class _Body(_Lenient):
     tool_choice: _ToolChoice | None = None
     metadata: _Metadata | None = None
     thinking: dict[str, Any] | None = None
+    cache_control: dict[str, Any] | None = None  # automatic caching: up to the last block
     stream: bool = False
 
 
@@ -108,7 +120,17 @@ class Parsed:
     request: ChatRequest
     stream: bool
     user_id: str | None
-    dropped: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)  # by a model of any other provider
+
+    @property
+    def dropped_by_anthropic(self) -> list[str]:
+        """What an Anthropic model is not given either (the rest goes in `anthropic_extras`)."""
+        return [what for what in self.dropped if what in NOT_PASSED_TO_ANTHROPIC]
+
+
+# Dropped even on the way to an Anthropic model: the SDK takes no top_k, and a server tool's use is
+# billed apart from tokens (per search, per container hour), which the ledger does not book.
+NOT_PASSED_TO_ANTHROPIC = ("top_k", "server tools")
 
 
 @dataclass
@@ -280,6 +302,8 @@ def request_from_anthropic(body: Any) -> Parsed:
             reader.drop("top_k")
         if wire.thinking is not None:
             reader.drop("thinking")
+        if wire.cache_control is not None:
+            reader.drop("cache_control")
         request = ChatRequest(
             model=wire.model,
             messages=messages,
@@ -290,12 +314,31 @@ def request_from_anthropic(body: Any) -> Parsed:
             tools=reader.tools(wire.tools),
             tool_choice=reader.tool_choice(wire.tool_choice),
         )
+        if any(what not in NOT_PASSED_TO_ANTHROPIC for what in reader.dropped):
+            request = request.model_copy(update={"anthropic_extras": _extras(body, wire)})
     except ValidationError as error:
         raise AnthropicFormatError(f"invalid messages request: {field_errors(error)}") from None
     except _FieldError as error:
         raise AnthropicFormatError(f"invalid messages request: {error}") from None
     user_id = wire.metadata.user_id if wire.metadata else None
     return Parsed(request, wire.stream, user_id, reader.dropped)
+
+
+def _extras(body: dict[str, Any], wire: _Body) -> AnthropicExtras:
+    """The body's own blocks, for an Anthropic model (`_Body` has validated their shape)."""
+    tools = [
+        raw
+        for raw, tool in zip(body.get("tools") or [], wire.tools or [], strict=True)
+        if tool.input_schema is not None and tool.type in (None, "custom")
+    ]
+    return AnthropicExtras(
+        system=wire.system if isinstance(wire.system, list) else None,
+        messages=[{"role": m.role, "content": m.content} for m in wire.messages],
+        tools=tools or None,
+        tool_choice=body.get("tool_choice"),
+        thinking=wire.thinking,
+        cache_control=wire.cache_control,
+    )
 
 
 # --- answers ------------------------------------------------------------------------------------
@@ -329,8 +372,8 @@ def tool_input(arguments: str) -> dict[str, Any]:
 
 
 def message_to_anthropic(result: ChatResult, *, id: str, model: str | None) -> dict[str, Any]:
-    """A `message` object: the text block, then one tool_use block per tool call."""
-    content: list[dict[str, Any]] = []
+    """A `message` object: thinking blocks, the text block, then one tool_use block per call."""
+    content: list[dict[str, Any]] = [_thinking_block(block) for block in result.thinking]
     if result.text or not result.tool_calls:
         content.append({"type": "text", "text": result.text})
     content += [
@@ -349,6 +392,12 @@ def message_to_anthropic(result: ChatResult, *, id: str, model: str | None) -> d
     }
 
 
+def _thinking_block(block: ThinkingBlock | ThinkingDelta) -> dict[str, Any]:
+    if block.type == "redacted_thinking":
+        return {"type": "redacted_thinking", "data": block.data}
+    return {"type": "thinking", "thinking": block.thinking, "signature": block.signature}
+
+
 def error_body(kind: str, message: str, **extra: Any) -> dict[str, Any]:
     """Anthropic's error shape; `kind` is its error type (`overloaded_error`, …)."""
     return {"type": "error", "error": {"type": kind, "message": message}, **extra}
@@ -357,20 +406,24 @@ def error_body(kind: str, message: str, **extra: Any) -> dict[str, Any]:
 # --- streams ------------------------------------------------------------------------------------
 
 Event = tuple[str, dict[str, Any]]  # (event name, its data)
+_BlockKind = Literal["thinking", "text", "tool"]
 
 
 class StreamWriter:
     """Canonical chunks in, Anthropic's stream events out: `start`, `feed` each chunk, `finish`.
 
-    Content blocks open and close in order: text runs become one text block, each tool call
-    (by its index) one tool_use block whose arguments arrive as `input_json_delta`s.
+    Content blocks open and close in order: each thinking block (by its number) one thinking
+    block whose text and signature arrive as `thinking_delta` and `signature_delta`, text runs one
+    text block, each tool call (by its index) one tool_use block whose arguments arrive as
+    `input_json_delta`s.
     """
 
     def __init__(self, *, id: str, model: str | None) -> None:
         self._id = id
         self._model = model
         self._block = -1  # index of the open block, -1 before the first
-        self._open: Literal["text", "tool"] | None = None
+        self._open: _BlockKind | None = None
+        self._thinking = -1  # number of the open thinking block
         self._tool_blocks: dict[int, int] = {}  # tool call index → its block's index
         self._finish: FinishReason = "stop"
         self._usage: Usage | None = None
@@ -392,6 +445,17 @@ class StreamWriter:
 
     def feed(self, chunk: ChatChunk) -> list[Event]:
         events: list[Event] = []
+        if (piece := chunk.thinking) is not None:
+            if self._open != "thinking" or self._thinking != piece.block:
+                start = _thinking_block(piece.model_copy(update={"thinking": "", "signature": ""}))
+                events += self._open_block(start, "thinking")
+                self._thinking = piece.block
+            if piece.thinking:
+                events.append(self._delta({"type": "thinking_delta", "thinking": piece.thinking}))
+            if piece.signature:
+                events.append(
+                    self._delta({"type": "signature_delta", "signature": piece.signature})
+                )
         if chunk.text:
             if self._open != "text":
                 events += self._open_block({"type": "text", "text": ""}, "text")
@@ -427,7 +491,7 @@ class StreamWriter:
         events.append(("message_stop", {"type": "message_stop"}))
         return events
 
-    def _open_block(self, block: dict[str, Any], kind: Literal["text", "tool"]) -> list[Event]:
+    def _open_block(self, block: dict[str, Any], kind: _BlockKind) -> list[Event]:
         events = self._close_block()
         self._block += 1
         self._open = kind

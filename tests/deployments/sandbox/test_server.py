@@ -120,7 +120,7 @@ def test_public_names_are_all_exported() -> None:
     import deployments.sandbox as package
 
     public = {name for name in vars(package) if not name.startswith("_")}
-    submodules = {"answer", "asgi", "control", "script", "server", "text"} | {
+    submodules = {"answer", "asgi", "control", "prompt_cache", "script", "server", "text"} | {
         "anthropic_app",
         "gemini_app",
         "openai_app",

@@ -5,15 +5,30 @@ from __future__ import annotations
 
 import pytest
 
-from deployments.canonical import ChatChunk, ImagePart, TextPart, ToolCallDelta, Usage
+from deployments.canonical import (
+    ChatChunk,
+    ChatResult,
+    ImagePart,
+    TextPart,
+    ThinkingBlock,
+    ThinkingDelta,
+    ToolCallDelta,
+    Usage,
+)
 from serve_app.surfaces.anthropic_format import (
     AnthropicFormatError,
     StreamWriter,
+    message_to_anthropic,
     request_from_anthropic,
     tool_input,
 )
 
 PNG = {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}
+HI: dict[str, object] = {"role": "user", "content": "hi"}
+WEATHER = {
+    "name": "get_weather",
+    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}},
+}
 
 
 def body(*messages: dict[str, object], **fields: object) -> dict[str, object]:
@@ -111,6 +126,78 @@ def test_what_cannot_be_carried_is_noted_once_each() -> None:
         "thinking blocks",
     ]
     assert parsed.request.tools is None
+    # An Anthropic model gets the rest as the caller sent it: the PDF, thinking, the marks.
+    assert sorted(parsed.dropped_by_anthropic) == ["server tools"]
+    extras = parsed.request.anthropic_extras
+    assert extras is not None and extras.tools is None  # the server tool stays out
+    assert extras.thinking == {"type": "enabled", "budget_tokens": 1024}
+    assert extras.messages[1]["content"][0]["source"]["media_type"] == "application/pdf"
+    assert extras.messages[0]["content"][0]["signature"] == "s"
+
+
+def test_the_callers_blocks_are_kept_only_when_the_canonical_call_loses_something() -> None:
+    marked = {"type": "text", "text": "rules", "cache_control": {"type": "ephemeral", "ttl": "1h"}}
+    tool = {**WEATHER, "cache_control": {"type": "ephemeral"}}
+    parsed = request_from_anthropic(
+        body({"role": "user", "content": "hi"}, system=[marked], tools=[tool])
+    )
+    extras = parsed.request.anthropic_extras
+    assert extras is not None and extras.system == [marked] and extras.tools == [tool]
+    assert extras.params()["system"] == [marked] and "thinking" not in extras.params()
+    assert parsed.dropped == ["cache_control"] and parsed.dropped_by_anthropic == []
+
+    automatic = request_from_anthropic(
+        body({"role": "user", "content": "hi"}, cache_control={"type": "ephemeral"})
+    )
+    assert automatic.request.anthropic_extras is not None
+    assert automatic.request.anthropic_extras.params()["cache_control"] == {"type": "ephemeral"}
+
+    for plain in (body({"role": "user", "content": "hi"}), body(HI, top_k=5)):
+        assert request_from_anthropic(plain).request.anthropic_extras is None
+
+
+def test_thinking_blocks_lead_the_answer_whole_and_streamed() -> None:
+    thought = ThinkingBlock(thinking="Consider the rivers.", signature="sig")
+    hidden = ThinkingBlock(type="redacted_thinking", data="opaque")
+    result = ChatResult(text="Nile.", thinking=[thought, hidden], provider_model="m")
+    content = message_to_anthropic(result, id="msg_1", model="m")["content"]
+    assert content == [
+        {"type": "thinking", "thinking": "Consider the rivers.", "signature": "sig"},
+        {"type": "redacted_thinking", "data": "opaque"},
+        {"type": "text", "text": "Nile."},
+    ]
+
+    writer = StreamWriter(id="msg_1", model="m")
+    events = writer.start(None)
+    for chunk in (
+        ChatChunk(thinking=ThinkingDelta(block=0, thinking="Consider ")),
+        ChatChunk(thinking=ThinkingDelta(block=0, thinking="the rivers.")),
+        ChatChunk(thinking=ThinkingDelta(block=0, signature="sig")),
+        ChatChunk(thinking=ThinkingDelta(block=1, type="redacted_thinking", data="opaque")),
+        ChatChunk(text="Nile."),
+    ):
+        events += writer.feed(chunk)
+    events += writer.finish()
+    blocks = [(n, d) for n, d in events if n.startswith("content_block")]
+    assert [(n, d["index"]) for n, d in blocks] == [
+        ("content_block_start", 0),
+        ("content_block_delta", 0),
+        ("content_block_delta", 0),
+        ("content_block_delta", 0),
+        ("content_block_stop", 0),
+        ("content_block_start", 1),
+        ("content_block_stop", 1),
+        ("content_block_start", 2),
+        ("content_block_delta", 2),
+        ("content_block_stop", 2),
+    ]
+    assert blocks[0][1]["content_block"] == {"type": "thinking", "thinking": "", "signature": ""}
+    assert [d["delta"] for n, d in blocks[1:4]] == [
+        {"type": "thinking_delta", "thinking": "Consider "},
+        {"type": "thinking_delta", "thinking": "the rivers."},
+        {"type": "signature_delta", "signature": "sig"},
+    ]
+    assert blocks[5][1]["content_block"] == {"type": "redacted_thinking", "data": "opaque"}
 
 
 def test_max_tokens_is_required_as_anthropic_requires_it() -> None:

@@ -32,7 +32,7 @@ from serve_app.surfaces import anthropic as surface
 from serve_app.surfaces.http_api import HttpApi
 from serve_app.surfaces.limits import RequestLimits
 from tests.mini_directory import mini_directory
-from tests.serve_app.fakes import RecordingHealth, RecordingLedger, ScriptedBackends
+from tests.serve_app.fakes import RecordingHealth, RecordingLedger, ScriptedBackends, server_error
 from tests.serve_app.surfaces.test_http_api import QuietReplica
 
 CHAIN_OF_SMART = ("alpha/a1", "beta/b1", "local/l1")
@@ -285,6 +285,36 @@ async def test_what_the_call_cannot_carry_is_named_in_a_header_never_refused(
     response = await raw.post("/v1/messages", json=body)
     assert response.status_code == 200
     assert response.headers["x-switchyard-dropped"] == "cache_control, top_k"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_an_anthropic_model_is_given_what_another_would_lose(
+    raw: httpx.AsyncClient, backends: ToolBackends, stream: bool
+) -> None:
+    # alpha/a1 (an OpenAI-protocol model) fails; beta/b1, an Anthropic model, serves the call.
+    backends.failures["alpha/a1"] = [server_error("alpha")]
+    requests: list[ChatRequest] = []
+    complete, open_stream = backends.complete, backends.stream
+
+    async def complete_spy(candidate: Candidate, request: ChatRequest) -> ChatResult:
+        requests.append(request)
+        return await complete(candidate, request)
+
+    def stream_spy(candidate: Candidate, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+        requests.append(request)
+        return open_stream(candidate, request)
+
+    backends.complete = complete_spy  # type: ignore[method-assign]
+    backends.stream = stream_spy  # type: ignore[method-assign]
+    system = [{"type": "text", "text": "long", "cache_control": {"type": "ephemeral"}}]
+    body = {"model": "smart", "max_tokens": 64, "top_k": 5, "system": system, "messages": HELLO}
+    response = await raw.post("/v1/messages", json={**body, "stream": stream})
+
+    assert response.status_code == 200
+    assert response.headers["x-switchyard-model"] == "beta/b1"
+    assert response.headers["x-switchyard-dropped"] == "top_k"  # the SDK takes no top_k
+    extras = requests[-1].anthropic_extras
+    assert extras is not None and extras.system == system
 
 
 async def test_switchyard_options_come_from_the_same_headers_as_on_the_openai_surface(
