@@ -420,7 +420,8 @@ class _StreamState:
                     return ChatChunk(tool_calls=[piece])
         elif isinstance(event, RawMessageDeltaEvent):
             self.finish = _FINISH.get(event.delta.stop_reason or "", "stop")
-            self._merge_usage(event.usage)
+            if event.usage is not None:  # the docs' thinking example sends none
+                self._merge_usage(event.usage)
         elif isinstance(event, RawMessageStopEvent):
             self.stopped = True
         return None

@@ -54,7 +54,12 @@ class CountTokensBody(_Open):
     system: str | list[dict[str, Any]] | None = None
     tools: list[Tool] | None = None
     tool_choice: ToolChoice | None = None
-    thinking: dict[str, Any] | None = None
+    thinking: dict[str, Any] | None = Field(
+        default=None, description="passed to an Anthropic model; dropped for others"
+    )
+    cache_control: dict[str, Any] | None = Field(
+        default=None, description="passed to an Anthropic model; dropped for others"
+    )
     switchyard: SwitchyardOptions | None = None
 
 
@@ -91,7 +96,10 @@ class AnthropicMessage(BaseModel):
     type: Literal["message"]
     role: Literal["assistant"]
     model: str | None
-    content: list[dict[str, Any]] = Field(description="a text block, then tool_use blocks")
+    content: list[dict[str, Any]] = Field(
+        description="thinking blocks (an Anthropic model asked to think), a text block, then "
+        "tool_use blocks"
+    )
     stop_reason: Literal["end_turn", "max_tokens", "tool_use", "refusal"]
     stop_sequence: str | None
     usage: AnthropicUsage
