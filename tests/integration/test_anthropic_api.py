@@ -153,6 +153,70 @@ def test_an_overloaded_anthropic_primary_is_served_by_an_openai_backup(
     assert rows[1]["cost_usd"] > 0
 
 
+def cached_system(words: int) -> Any:
+    """A system prompt marked for caching, unique to the test run (the sandbox's cache lasts)."""
+    text = " ".join(f"rule{i}-{uuid.uuid4().hex[:4]}" for i in range(words))
+    return [{"type": "text", "text": text, "cache_control": {"type": "ephemeral"}}]
+
+
+def test_cache_control_served_by_an_anthropic_model_books_cache_tokens_at_cache_prices(
+    sandbox_reset: Switchyard,
+) -> None:
+    primary, _, _ = sandbox_reset.directory.chain("code")
+    assert sandbox_reset.sandbox_kind(primary.id) == "anthropic"
+    system, thinking = cached_system(1100), {"type": "enabled", "budget_tokens": 1024}
+    sdk = client(sandbox_reset)
+    raws = [
+        sdk.messages.with_raw_response.create(
+            model="code", max_tokens=2048, system=system, thinking=thinking, messages=ask("Go on")
+        )
+        for _ in range(2)
+    ]
+    first, second = (raw.parse() for raw in raws)
+    assert all("x-switchyard-dropped" not in raw.headers for raw in raws)
+    assert (first.usage.cache_creation_input_tokens, first.usage.cache_read_input_tokens) == (
+        1100,
+        0,
+    )
+    assert (second.usage.cache_creation_input_tokens, second.usage.cache_read_input_tokens) == (
+        0,
+        1100,
+    )
+    assert [block.type for block in second.content] == ["thinking", "text"]
+
+    (written,), (read,) = (
+        ledger_rows(sandbox_reset, raw.headers["x-switchyard-call-id"], 1) for raw in raws
+    )
+    prices = primary.pricing
+    assert prices.cache_write is not None and prices.cached_input is not None
+    uncached = 2  # "Go on": the sandbox counts words
+    for row, cache_price in ((written, prices.cache_write), (read, prices.cached_input)):
+        assert row["input_tokens"] == 1100 + uncached
+        expected = (
+            uncached * prices.input + 1100 * cache_price + row["output_tokens"] * prices.output
+        ) / 1_000_000
+        assert row["cost_usd"] == pytest.approx(expected, rel=1e-9)
+    assert (written["cache_write_tokens"], read["cached_input_tokens"]) == (1100, 1100)
+
+
+def test_cache_control_served_by_an_openai_backup_is_noted_as_dropped(
+    sandbox_reset: Switchyard,
+) -> None:
+    primary, backup, _ = sandbox_reset.directory.chain("code")
+    sandbox_reset.script(primary.id, fault="overloaded", times=1)
+    raw = client(sandbox_reset).messages.with_raw_response.create(
+        model="code",
+        max_tokens=2048,
+        system=cached_system(1100),
+        thinking={"type": "enabled", "budget_tokens": 1024},
+        messages=ask("Go on"),
+    )
+    message = raw.parse()
+    assert message.model == backup.id and message.content[0].type == "text"
+    assert raw.headers["x-switchyard-dropped"] == "cache_control, thinking"
+    assert message.usage.cache_read_input_tokens == message.usage.cache_creation_input_tokens == 0
+
+
 @pytest.mark.parametrize("model_id", ["anthropic/claude-haiku-5-5", "openai/gpt-6-luna"])
 def test_the_same_call_through_both_surfaces_books_the_same_cost(
     sandbox_reset: Switchyard, model_id: str
