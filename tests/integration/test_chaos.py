@@ -94,7 +94,13 @@ def run_scenario(chaos: ChaosRun, scenario: Scenario) -> Tally:
     calls = specs(chaos, scenario)
     started = time.monotonic()
     outcomes = asyncio.run(
-        run_calls(switchyard.url, calls, chaos.settings.concurrency, scenario.during(switchyard))
+        run_calls(
+            switchyard.url,
+            calls,
+            chaos.settings.concurrency,
+            scenario.during(switchyard),
+            headers=chaos.headers,
+        )
     )
     load_s = time.monotonic() - started
     switchyard.sandboxes.reset()
