@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from deployments.ledger.sqlite_file import open_ledger_file
 from serve_app.allowances.book import Allowance, Holder
 from serve_app.allowances.messages import AllowanceSpec
 from serve_app.allowances.windows import Window
@@ -70,14 +71,12 @@ def _day(unix: float) -> str:
 class SQLiteAllowanceStore:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        # NORMAL: the book writes on every replica's sync round (10 a second per replica), and
+        # FULL would fsync each. The price: an OS crash (not a killed actor) can lose the last
+        # rounds' grants, so a budget or rate limit may be granted again up to what was leased
+        # in the moments before the crash.
+        self._conn = open_ledger_file(self.path, synchronous="NORMAL", schema=_SCHEMA)
         self._lock = threading.Lock()
-        self._conn.execute("PRAGMA busy_timeout=5000")
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.executescript(_SCHEMA)
 
     def load(self, ended_after: float) -> list[Allowance]:
         with self._lock:

@@ -87,15 +87,11 @@ def _eval(args: argparse.Namespace) -> int:
     from serve_app.learned.outcomes import OutcomeTableError, read_outcomes
     from serve_app.learned.router_eval import Prices, evaluate
 
-    if not 0 < args.target <= 1:
-        print("switchyard: --target must be in (0, 1]", file=sys.stderr)
-        return 2
-    if args.strong_price <= 0 or args.weak_price < 0:
-        print("switchyard: prices must be positive (the weak one may be 0)", file=sys.stderr)
-        return 2
-    missing = [str(path) for path in args.outcomes if not path.is_file()]
-    if missing:
-        print(f"switchyard: no such file: {', '.join(missing)}", file=sys.stderr)
+    problem = _bad_outcomes_or_target(args)
+    if problem is None and (args.strong_price <= 0 or args.weak_price < 0):
+        problem = "prices must be positive (the weak one may be 0)"
+    if problem is not None:
+        print(f"switchyard: {problem}", file=sys.stderr)
         return 2
     try:
         outcomes = read_outcomes(args.outcomes, strong=args.strong, weak=args.weak)
@@ -138,12 +134,9 @@ def _train(args: argparse.Namespace) -> int:
     from serve_app.learned.outcomes import OutcomeTableError, read_outcomes
     from serve_app.learned.train import fit_router, prompts_to_embed
 
-    if not 0 < args.target <= 1:
-        print("switchyard: --target must be in (0, 1]", file=sys.stderr)
-        return 2
-    missing = [str(path) for path in args.outcomes if not path.is_file()]
-    if missing:
-        print(f"switchyard: no such file: {', '.join(missing)}", file=sys.stderr)
+    problem = _bad_outcomes_or_target(args)
+    if problem is not None:
+        print(f"switchyard: {problem}", file=sys.stderr)
         return 2
     try:
         outcomes = read_outcomes(args.outcomes, strong=args.strong, weak=args.weak)
@@ -170,3 +163,13 @@ def _train(args: argparse.Namespace) -> int:
     )
     print(f"router: {args.out}")
     return 0
+
+
+def _bad_outcomes_or_target(args: argparse.Namespace) -> str | None:
+    """What is wrong with the arguments `eval` and `train` share, if anything."""
+    if not 0 < args.target <= 1:
+        return "--target must be in (0, 1]"
+    missing = [str(path) for path in args.outcomes if not path.is_file()]
+    if missing:
+        return f"no such file: {', '.join(missing)}"
+    return None

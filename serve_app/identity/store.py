@@ -7,10 +7,10 @@ WAL lets the actors that share the file each write their tables.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from pathlib import Path
 
+from deployments.ledger.sqlite_file import open_ledger_file
 from serve_app.identity.keys import ApiKey
 
 _SCHEMA = """
@@ -27,13 +27,9 @@ CREATE TABLE IF NOT EXISTS api_key (
 class SQLiteKeyStore:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        # FULL: keys change rarely, and a revocation must not come undone after an OS crash.
+        self._conn = open_ledger_file(self.path, synchronous="FULL", schema=_SCHEMA)
         self._lock = threading.Lock()
-        self._conn.execute("PRAGMA busy_timeout=5000")
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.executescript(_SCHEMA)
 
     def add(self, record: ApiKey, hashed: str) -> None:
         with self._lock:
