@@ -75,11 +75,14 @@ class Host(Protocol):
     def limits(self) -> RequestLimits: ...
 
 
+PREFIX = "/v1/messages"  # every path of this surface: its refusals are in Anthropic's shape
+
+
 def add_routes(app: FastAPI, host: Host) -> None:
     """Serve Anthropic's Messages API from `app`, through `host`'s gateway."""
     surface = AnthropicSurface(host)
-    app.add_api_route("/v1/messages", surface.messages, methods=["POST"])
-    app.add_api_route("/v1/messages/count_tokens", surface.count_tokens, methods=["POST"])
+    app.add_api_route(PREFIX, surface.messages, methods=["POST"])
+    app.add_api_route(f"{PREFIX}/count_tokens", surface.count_tokens, methods=["POST"])
 
 
 class AnthropicSurface:
@@ -284,6 +287,12 @@ def refused(status: int, message: str) -> Response:
     """A request refused before it became a call (malformed, too large, not the key's)."""
     kind = _TYPE_OF_STATUS.get(status, "invalid_request_error")
     return JSONResponse(wire.error_body(kind, message), status_code=status)
+
+
+def refusal(error: Refused) -> Response:
+    """The key check's refusal on this surface's paths (`surfaces.auth`): 401
+    authentication_error, 403 permission_error, which the SDK raises as its own classes."""
+    return refused(error.status, str(error))
 
 
 # --- framing ------------------------------------------------------------------------------------

@@ -3,16 +3,20 @@ including routes other surfaces add later, needs a key. The caller it makes is i
 `request.state.caller` for the routes (`caller_of`).
 
 A key is read from `Authorization: Bearer <key>` (OpenAI's SDKs) or `x-api-key` (Anthropic's).
-A missing, unknown, revoked or expired key is a 401 in OpenAI's error shape, before the body is
-read. With auth off every answer carries `x-switchyard-auth: off`, so nobody mistakes a laptop's
-open gateway for a guarded one.
+A missing, unknown, revoked or expired key is a 401, before the body is read, in the error shape of
+the surface that owns the path, so each SDK raises its own class: a surface whose clients expect
+their own shape names its paths and how it renders a refusal (`SurfaceRefusal`, e.g. Anthropic's
+`/v1/messages*`); every other path answers in OpenAI's (`refusal`). With auth off every answer
+carries `x-switchyard-auth: off`, so nobody mistakes a laptop's open gateway for a guarded one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -45,6 +49,21 @@ def refusal(error: Refused) -> JSONResponse:
     return JSONResponse(body, status_code=error.status, headers=headers)
 
 
+RenderRefusal = Callable[[Refused], Response]
+
+
+@dataclass(frozen=True)
+class SurfaceRefusal:
+    """A surface that renders refusals in its own clients' error shape, for the paths under
+    `prefix` (the prefix itself, or it followed by `/`)."""
+
+    prefix: str
+    render: RenderRefusal
+
+    def owns(self, path: str) -> bool:
+        return path == self.prefix or path.startswith(self.prefix + "/")
+
+
 def caller_of(request: Request) -> Caller:
     """The caller the middleware checked; Refused(401) on a route it did not check (fail closed)."""
     caller = getattr(request.state, "caller", None)
@@ -54,9 +73,19 @@ def caller_of(request: Request) -> Caller:
 
 
 class AuthMiddleware:
-    def __init__(self, app: ASGIApp, authenticator: Authenticator) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        authenticator: Authenticator,
+        surfaces: Sequence[SurfaceRefusal] = (),
+    ) -> None:
         self.app = app
         self.authenticator = authenticator
+        self.surfaces = tuple(surfaces)
+
+    def refusal_for(self, path: str) -> RenderRefusal:
+        """How the surface that owns `path` renders a refusal (OpenAI's shape by default)."""
+        return next((s.render for s in self.surfaces if s.owns(path)), refusal)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -72,7 +101,7 @@ class AuthMiddleware:
         try:
             caller = await self.authenticator.caller(presented_key(scope["headers"]))
         except Refused as error:
-            await refusal(error)(scope, receive, send)
+            await self.refusal_for(scope["path"])(error)(scope, receive, send)
             return
         scope.setdefault("state", {})["caller"] = caller
         await self.app(scope, receive, send)

@@ -33,7 +33,7 @@ from serve_app.routing.gateway import Gateway
 from serve_app.surfaces import anthropic, limits, spec
 from serve_app.surfaces import openai as wire
 from serve_app.surfaces.admin import KeyAdmin
-from serve_app.surfaces.auth import AuthMiddleware, caller_of, refusal
+from serve_app.surfaces.auth import AuthMiddleware, SurfaceRefusal, caller_of, refusal
 from serve_app.surfaces.limits import RequestLimits
 from serve_app.surfaces.spend_query import spend_query
 
@@ -82,7 +82,11 @@ class HttpApi:
         api.add_api_route("/healthz", self.healthz, methods=["GET"])
         KeyAdmin(self.authenticator.keys).add_routes(api)
         anthropic.add_routes(api, self)  # /v1/messages, /v1/messages/count_tokens
-        api.add_middleware(AuthMiddleware, authenticator=self.authenticator)
+        api.add_middleware(
+            AuthMiddleware,
+            authenticator=self.authenticator,
+            surfaces=[SurfaceRefusal(anthropic.PREFIX, anthropic.refusal)],
+        )
         spec.document(api)  # every route's body and answers in /openapi.json
         return api
 

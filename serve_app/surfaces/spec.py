@@ -40,7 +40,7 @@ ROUTE_HEADERS = {
 }
 MEANINGS = {
     400: "the request is not a valid call (the message names the field), or no model can take it",
-    401: "no key, or an unknown, revoked or expired one (in OpenAI's shape, on every route)",
+    401: "no key, or an unknown, revoked or expired one (in the shape of the route's surface)",
     402: "the tenant's budget cannot cover the call",
     403: "the key may not do this",
     404: "no such model, shortcut or key",
@@ -68,7 +68,7 @@ class Operation:
     body: type[BaseModel] | None
     answer: type[BaseModel]
     errors: tuple[int, ...]
-    error: type[BaseModel] = openai.ErrorBody  # the route's own errors; a 401 is always OpenAI's
+    error: type[BaseModel] = openai.ErrorBody  # the route's errors, its 401 included
     status: int = 200
     route_headers: bool = False  # the answer carries the route's headers
     stream: tuple[Callable[[Refs], dict[str, Any]], str] | None = None  # with `stream: true`
@@ -215,7 +215,7 @@ def _responses(operation: Operation, ref: Refs) -> dict[str, Any]:
         answer["headers"] = _headers(required=True)
     responses = {str(operation.status): answer}
     for status in operation.errors:
-        model = openai.ErrorBody if status == 401 else operation.error
+        model = operation.error
         error: dict[str, Any] = {
             "description": MEANINGS[status],
             "content": {"application/json": {"schema": ref[model]}},

@@ -61,6 +61,7 @@ class App:
     ledger: RecordingLedger
     replica: SpendReplica
     authenticator: Authenticator
+    asgi: Any  # the app itself, for SDKs that bring their own HTTP client
 
     async def key(self, **request: Any) -> tuple[str, dict[str, Any]]:
         response = await self.client.post("/v1/admin/keys", json=request, headers=ADMIN)
@@ -77,9 +78,10 @@ async def app(tmp_path: Path) -> AsyncIterator[App]:
     authenticator = Authenticator(AuthConfig(admin_key_sha256=key_hash(ADMIN_KEY)), keys)
     replica = SpendReplica()
     api = HttpApi(gateway, replica, authenticator=authenticator)
-    transport = httpx.ASGITransport(app=api.asgi_app())
+    asgi = api.asgi_app()
+    transport = httpx.ASGITransport(app=asgi)
     async with httpx.AsyncClient(transport=transport, base_url="http://switchyard") as client:
-        yield App(client, ledger, replica, authenticator)
+        yield App(client, ledger, replica, authenticator, asgi)
     await keys.aclose()
 
 
@@ -260,3 +262,47 @@ async def test_with_auth_off_every_answer_says_so(app: App) -> None:
 async def test_with_auth_on_answers_carry_no_auth_off_header(app: App) -> None:
     response = await app.client.get("/v1/models", headers=ADMIN)
     assert "x-switchyard-auth" not in response.headers
+
+
+MESSAGES = {"model": "smart", "max_tokens": 64, "messages": [{"role": "user", "content": "hi"}]}
+
+
+@pytest.mark.parametrize("path", ["/v1/messages", "/v1/messages/count_tokens"])
+@pytest.mark.parametrize("headers", [{}, {"x-api-key": "sy-made-up"}, bearer("sy-made-up")])
+async def test_anthropic_routes_refuse_a_key_in_anthropics_shape(
+    app: App, path: str, headers: dict[str, str]
+) -> None:
+    response = await app.client.post(path, json=MESSAGES, headers=headers)
+    assert response.status_code == 401
+    body = response.json()
+    assert body["type"] == "error" and body["error"]["type"] == "authentication_error"
+    assert "sy-made-up" not in response.text
+    # A path that only starts like the surface's is not its: OpenAI's shape there.
+    other = await app.client.post("/v1/messagesx", json=MESSAGES, headers=headers)
+    assert other.status_code == 401 and other.json()["error"]["code"] == 401
+
+
+async def test_the_anthropic_sdk_raises_its_own_classes_for_401_and_403(app: App) -> None:
+    import anthropic
+    import httpx2  # the Anthropic SDK's own httpx
+
+    key, _ = await app.key(tenant="acme", agent="support-bot")
+    http = httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app.asgi))
+
+    def sdk(api_key: str) -> Any:
+        return anthropic.AsyncAnthropic(
+            api_key=api_key, base_url="http://switchyard", http_client=http, max_retries=0
+        )
+
+    request = {"model": "smart", "max_tokens": 64, "messages": MESSAGES["messages"]}
+    with pytest.raises(anthropic.AuthenticationError) as refused:
+        await sdk("sy-made-up").messages.create(**request)
+    body: Any = refused.value.body  # the whole error body, as the server sent it
+    assert body["error"]["type"] == "authentication_error"
+    with pytest.raises(anthropic.PermissionDeniedError) as denied:
+        await sdk(key).messages.create(**request, extra_headers={"x-switchyard-agent": "planner"})
+    body = denied.value.body
+    assert body["error"]["type"] == "permission_error"
+    answer = await sdk(key).messages.create(**request)
+    assert answer.content
+    await http.aclose()
