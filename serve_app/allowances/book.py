@@ -25,7 +25,10 @@ a unit is never consumed, only *held*. A replica that uses a unit keeps it busy 
 sliding minute, `replica.Lease`) and can give back only free units, so every unit used in the last
 60 s is still counted in some replica's `granted − returned`. The grants never exceed the limit,
 hence no 60 s span anywhere in the cluster sees more than `limit` units used: **rpm overshoot 0,
-whatever the number of replicas**. A silent replica's units come back only after
+whatever the number of replicas**. Rate units follow the calls (`_rate_target`): a replica whose
+calls wait for units may take the whole pool, and while one does, the others give back every free
+unit they hold (they report what they have in use, `busy`), so a replica with no calls on a key
+keeps none of it idle while another's calls wait. A silent replica's units come back only after
 `reclaim_after_s + 60 s`, so those it used until its lease went stale (`lease_ttl_s`, well under
 `reclaim_after_s`) have cooled by then. tpm holds the same way for what was *reserved*; what can
 exceed it is only tokens a provider counted beyond the reservation (the prompt is estimated at 4
@@ -68,6 +71,8 @@ class Holder:
     last_seen: float = 0.0
     starved_at: float | None = None
     saved_at: float | None = None  # in memory only: when the store last got this holder
+    busy: float = 0.0  # in memory only: rate units reserved or cooling at its last report
+    waiting: bool = False  # in memory only: its last report said it went without (starved)
 
     def state(self) -> tuple[float, float, float, float | None]:
         return (self.granted, self.consumed, self.returned, self.starved_at)
@@ -143,6 +148,8 @@ class AllowanceBook:
             holder.consumed = max(holder.consumed, report.consumed)
             holder.returned = max(holder.returned, report.returned)
             holder.last_seen = now
+            holder.busy = report.busy
+            holder.waiting = report.starved
             if report.starved:
                 holder.starved_at = now
             if report.exhausted_until is not None and (
@@ -150,7 +157,11 @@ class AllowanceBook:
                 or report.exhausted_until > allowance.exhausted_until
             ):
                 allowance.exhausted_until = report.exhausted_until
-            target = self._keep(allowance, replica, self._share(allowance, now), now)
+            share = self._share(allowance, now)
+            if allowance.spec.is_rate:
+                target = self._rate_target(allowance, replica, share, report.starved, now)
+            else:
+                target = self._keep(allowance, replica, share, now)
             holder.granted += self._grant(allowance, holder, target, now)
             after = (holder.state(), allowance.exhausted_until, allowance.spec)
             if (
@@ -160,7 +171,7 @@ class AllowanceBook:
             ):
                 holder.saved_at = now
                 changed.append(allowance)
-            grants.append(self._answer(allowance, holder, target, now))
+            grants.append(self._answer(allowance, replica, target, now))
         if self._store is not None and changed:
             # Saved before answering: a replica only ever spends grants that survive a restart.
             self._store.save(changed)
@@ -258,6 +269,28 @@ class AllowanceBook:
             return float(math.floor(unspent / max(1, len(active))))
         return share
 
+    def _rate_target(
+        self, allowance: Allowance, replica: str, share: float, starved: bool, now: float
+    ) -> float:
+        """What `replica` should hold of a key's rate limit: units follow the calls.
+
+        A replica whose calls are waiting (starved in this report) may take all the pool has.
+        One that is not, while another's last report said its calls wait, keeps only what it has
+        in use and gives back every free unit, so that no unit sits idle where there are no
+        calls. Otherwise each holds its share. Only free units ever move (cooling ones stay
+        held), so this cannot raise the bound: the grants never exceed the limit."""
+        if share == 0:
+            return share
+        if starved:
+            return allowance.spec.limit
+        if any(
+            h.waiting and now - h.last_seen < self._active_s
+            for r, h in allowance.holders.items()
+            if r != replica
+        ):
+            return allowance.holders[replica].busy
+        return share
+
     def _grant(self, allowance: Allowance, holder: Holder, target: float, now: float) -> float:
         pool = allowance.spec.limit - self._committed(allowance, now)
         grant = min(target - holder.on_hand(), pool)
@@ -265,9 +298,13 @@ class AllowanceBook:
             grant = math.floor(grant)
         return max(0.0, grant)
 
-    def _answer(
-        self, allowance: Allowance, holder: Holder, target: float, now: float
-    ) -> LeaseGrant:
+    def _answer(self, allowance: Allowance, replica: str, target: float, now: float) -> LeaseGrant:
+        holder = allowance.holders[replica]
+        others_busy = sum(
+            h.busy
+            for r, h in allowance.holders.items()
+            if r != replica and self._live(allowance, h, now)
+        )
         return LeaseGrant(
             key=allowance.spec.key,
             window=allowance.window.key,
@@ -279,6 +316,7 @@ class AllowanceBook:
             exhausted_until=allowance.exhausted_until if self._exhausted(allowance, now) else None,
             consumed=holder.consumed,
             returned=holder.returned,
+            others_busy=others_busy,
         )
 
     def _status(self, allowance: Allowance, now: float) -> AllowanceStatus:

@@ -28,7 +28,9 @@ sliding minute, see `replica.py`). Like a refused budget, a refused call books n
 (nothing was attempted) and shows in the metrics by its outcome.
 
 All of it is synchronous arithmetic on the replica's leases: the request never waits on the actor,
-except a key's very first call on a replica, which waits for its lease's first round (`ready`).
+except a key's very first call on a replica, which waits for its lease's first round (`ready`),
+and a call whose key's rate units are all in use here while others are free elsewhere, which
+waits a few rounds for them to move here (`reserve_rate`).
 Planning and reserving the budget happen in one synchronous step, and the first attempt opens
 before the call awaits anything, so concurrent calls on a replica cannot both take the same
 remainder. (A free-tier *backup* can find its tier spent by then: it is skipped, saying so.)
@@ -66,6 +68,9 @@ from serve_app.routing.failover import AttemptReport
 from serve_app.routing.plan import Candidate
 
 DEFAULT_OUTPUT_TOKENS = 1024  # for tenants with no config of their own
+# The most a call waits for a key's rate units to move to its replica from another that holds
+# them free (a few lease rounds do it; the bound covers an actor that is slow to answer).
+RATE_WAIT_S = 2.0
 PERIODS: tuple[Period, ...] = ("day", "month")
 
 
@@ -265,10 +270,14 @@ class CallAllowances:
                 raise self.exceeded()
             self._budget.append(reservation)
 
-    def reserve_rate(self, candidates: Sequence[Candidate]) -> None:
+    async def reserve_rate(self, candidates: Sequence[Candidate]) -> None:
         """Take one request from the key's rpm and the call's estimated tokens (at the candidate
         with the largest output cap) from its tpm, or give back everything this call holds and
-        raise KeyRateLimited. Before any provider is called."""
+        raise KeyRateLimited. Before any provider is called.
+
+        When this replica's part is used up while units are free on another replica (or in
+        nobody's hands), the call waits for them to move here (at most RATE_WAIT_S), so that
+        the limit is reached whichever replicas the calls reach; it awaits nothing otherwise."""
         leases, key = self._leases, self._key
         if not self._rates or leases is None or key is None or not candidates:
             return
@@ -277,7 +286,7 @@ class CallAllowances:
                 need = 1.0
             else:
                 need = float(self._prompt_tokens() + max(self._output(c.model) for c in candidates))
-            reservation = leases.reserve(spec.key, need)
+            reservation = await leases.reserve_soon(spec.key, need, RATE_WAIT_S)
             if reservation is None:
                 self.finish()
                 wait = math.ceil(leases.retry_after(spec.key, need))

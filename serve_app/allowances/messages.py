@@ -60,6 +60,8 @@ class LeaseReport:
     returned: float  # cumulative: what this replica gave back unused
     starved: bool = False  # a call found this replica's lease short while the window had room
     exhausted_until: float | None = None  # the provider said the quota is spent (429)
+    # Rate limits: units reserved by calls in flight or cooling now (what it may not give back).
+    busy: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +80,9 @@ class LeaseGrant:
     # count (a lease dropped and made again) takes them up rather than count them on hand again.
     consumed: float = 0.0
     returned: float = 0.0
+    # Rate limits: what the other replicas had in use at their last reports. The rest of the
+    # limit, less what this replica holds, is free somewhere and can move here.
+    others_busy: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,10 @@ consumed: a settled reservation's real amount stays *cooling* on this replica fo
 minute) and is free again after; only free units are ever given back, so no unit is used twice
 within 60 s anywhere in the cluster. A key this replica has not seen before (or dropped, idle for
 `RATE_IDLE_S`) has no lease yet: its first call waits for one round with the actor (`first_round`,
-bounded by `call_timeout_s`), the one time a call waits on it; every later call spends locally.
+bounded by `call_timeout_s`); every later call spends locally, except one that finds this
+replica's units all in use while the last round said others are free elsewhere: it waits a few
+rounds for them to move here (`reserve_soon`), so that a key's limit is reached whichever
+replicas its calls reach.
 
 A background task (`run`) reports every lease each round, gives back whatever exceeds the
 actor's target, and adopts the actor's answer. A lease is only good while the actor has answered
@@ -55,6 +58,7 @@ class Lease:
         "exhausted_until",
         "granted",
         "limit",
+        "others_busy",
         "reserved",
         "returned",
         "spec",
@@ -81,6 +85,7 @@ class Lease:
         self.cooling = 0.0  # rate limits: used in the last 60 s, free again after
         self._cooling: deque[tuple[float, float]] = deque()  # (free again at, amount)
         self.used_at = 0.0  # when a call last brought or reserved it
+        self.others_busy = 0.0  # rate limits: in use on other replicas, as of the last round
 
     def available(self) -> float:
         return self.granted - self.consumed - self.returned - self.reserved - self.cooling
@@ -98,6 +103,11 @@ class Lease:
         """Units whose 60 s are over are free again."""
         while self._cooling and self._cooling[0][0] <= now:
             self.cooling = _clean(self.cooling - self._cooling.popleft()[1])
+
+    def movable(self) -> float:
+        """Rate limits: units of the limit this replica does not hold and no other replica had
+        in use at its last report: in the actor's pool or free on another replica."""
+        return max(0.0, self.limit - (self.granted - self.returned) - self.others_busy)
 
     def free_in(self, amount: float, now: float) -> float | None:
         """Seconds until `amount` is free here as what is cooling thaws; None if thawing alone
@@ -124,6 +134,7 @@ class Lease:
             returned=self.returned,
             starved=self.starved,
             exhausted_until=self.exhausted_until,
+            busy=self.busy(),
         )
 
 
@@ -166,6 +177,8 @@ class LeaseClient:
         self._rates: dict[str, AllowanceSpec] = {}  # keys' rate limits, as calls bring them
         self._leases: dict[str, Lease] = {}
         self._urgent: asyncio.Task[bool] | None = None  # a round a first call waits for
+        self._rounds_running = False  # the background loop (`run`) is on
+        self._round_end: asyncio.Future[None] | None = None  # what `next_round` waits for
         self._closing: list[Lease] = []  # ended windows (or dropped allowances) still to report
         self._last_ok: float | None = None
         self._failed_rounds = 0
@@ -237,6 +250,39 @@ class LeaseClient:
             # shield: a caller who gives up must not cancel the round others wait for too.
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._urgent)
+
+    async def reserve_soon(self, key: str, amount: float, within_s: float) -> Reservation | None:
+        """A key's rate limit: `reserve`, or, when this replica's lease is short while units not
+        in use elsewhere could cover `amount`, wait for them to move here (the book gives a
+        waiting replica what others hold free) and try again, for at most `within_s`. None when
+        the cluster has no such units, or they did not come in time. Only with the background
+        rounds on: without them nothing moves here while it waits."""
+        reservation = self.reserve(key, amount)
+        give_up_at = time.monotonic() + within_s
+        while reservation is None and self._rounds_running and self._could_move(key, amount):
+            left = give_up_at - time.monotonic()
+            if left <= 0:
+                break
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(left):
+                    await self._next_round()
+            reservation = self.reserve(key, amount)  # short again: starved again, said next round
+        return reservation
+
+    def _could_move(self, key: str, amount: float) -> bool:
+        now = self._clock()
+        lease = self._current(key, now)
+        if lease is None or not lease.spec.is_rate or lease.exhausted(now) or not self._fresh(now):
+            return False
+        return lease.available() + lease.movable() + _EPSILON >= amount
+
+    async def _next_round(self) -> None:
+        """Until the background loop's next round has answered (started now, not waited for)."""
+        if self._round_end is None or self._round_end.done():
+            self._round_end = asyncio.get_running_loop().create_future()
+        self._poke()
+        # shield: a caller who gives up must not cancel what other waiters wait for too.
+        await asyncio.shield(self._round_end)
 
     def retry_after(self, key: str, amount: float) -> float:
         """Seconds until this replica could cover `amount` of `key` again: when enough of what
@@ -334,15 +380,26 @@ class LeaseClient:
             await self.sync_once()
 
     async def run(self, interval_s: float = 0.1) -> None:
+        self._rounds_running = True
+        try:
+            await self._rounds(interval_s)
+        finally:
+            self._rounds_running = False
+            self._round_ended()
+
+    async def _rounds(self, interval_s: float) -> None:
         while True:
             try:
                 ok = await self.sync_once()
             except Exception:  # a bug here must not stop the rounds: leases would run dry
                 logger.exception("lease round failed")
                 ok = False
+            self._round_ended()
             delay = interval_s if ok else min(interval_s * 2**self._failed_rounds, 2.0)
+            # asyncio.timeout, not wait_for: see `sync_once`.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
             self._wake.clear()
 
     async def sync_once(self) -> bool:
@@ -364,9 +421,10 @@ class LeaseClient:
         sent = [*self._leases.values(), *closing]
         reports = [lease.report() for lease in sent]
         try:
-            grants = await asyncio.wait_for(
-                self._sync(self.replica_id, reports), self._call_timeout_s
-            )
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for returns an answer that came
+            # as the task was cancelled and loses the cancellation (`aclose` would wait for good).
+            async with asyncio.timeout(self._call_timeout_s):
+                grants = await self._sync(self.replica_id, reports)
         except asyncio.CancelledError:
             self._closing = closing + self._closing
             raise
@@ -395,6 +453,11 @@ class LeaseClient:
         return True
 
     # --- internals --------------------------------------------------------------------------------
+
+    def _round_ended(self) -> None:
+        ended, self._round_end = self._round_end, None
+        if ended is not None and not ended.done():
+            ended.set_result(None)
 
     def _poke(self) -> None:
         """Start the next round now. Only from the loop's own thread (asyncio.Event is not
@@ -459,6 +522,7 @@ class LeaseClient:
         lease.used = grant.used
         lease.committed = grant.committed
         lease.limit = grant.limit
+        lease.others_busy = grant.others_busy
         if grant.exhausted_until is not None and (
             lease.exhausted_until is None or grant.exhausted_until > lease.exhausted_until
         ):

@@ -133,6 +133,8 @@ class Gateway:
                 self.directory, self._backends, call.name, call.request
             )
             plan, meter.allowances = self._plan(call.name, call.request, call.options, record)
+            # The key's rpm and tpm, or KeyRateLimited; awaits only to let free units move here.
+            await meter.allowances.reserve_rate(plan.candidates)
             backends = self._backends
             tenant = self._allowances.tenants.get(call.options.tenant)
 
@@ -208,6 +210,8 @@ class Gateway:
                 self.directory, self._backends, call.name, call.request
             )
             plan, meter.allowances = self._plan(call.name, call.request, options, record)
+            # The key's rpm and tpm, or KeyRateLimited; awaits only to let free units move here.
+            await meter.allowances.reserve_rate(plan.candidates)
             items = execute(
                 plan,
                 calls,
@@ -270,7 +274,6 @@ class Gateway:
             allowances.finish()
             raise allowances.exceeded()
         allowances.reserve_budget(plan.candidates)
-        allowances.reserve_rate(plan.candidates)  # the key's rpm and tpm, or KeyRateLimited
         return plan, allowances
 
     def _admitter(

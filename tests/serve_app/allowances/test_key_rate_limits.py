@@ -9,6 +9,7 @@ import asyncio
 from typing import Any
 
 import httpx
+import pytest
 
 from deployments import openai_format
 from deployments.errors import AllCandidatesFailed, KeyRateLimited
@@ -53,6 +54,27 @@ async def test_two_replicas_on_one_book_answer_exactly_the_rpm_together() -> Non
     outcomes = await fifty_at_once(first, second, key=RPM_10)
     assert sum(not isinstance(o, BaseException) for o in outcomes) == 10
     assert len(first.backends.calls) + len(second.backends.calls) == 10
+
+
+@pytest.mark.parametrize("few", [0, 1])
+async def test_the_rpm_is_reached_however_unevenly_the_calls_reach_the_replicas(few: int) -> None:
+    """3 of the 50 calls reach one replica, 47 the other (either one first): the replica that
+    leased the limit first and has no more calls hands its free units to the one whose calls
+    wait, so exactly the rpm is answered, never more."""
+    book = Allowances()
+    pair = [Replica(book, name="one"), Replica(book, name="two")]
+    for replica in pair:
+        replica.leases.start(0.005)  # the lease rounds, as every Ingress replica runs them
+    try:
+        calls = [pair[few].call("smart", key=RPM_10) for _ in range(3)]
+        calls += [pair[1 - few].call("smart", key=RPM_10) for _ in range(47)]
+        outcomes = await asyncio.gather(*calls, return_exceptions=True)
+    finally:
+        for replica in pair:
+            await replica.leases.aclose()
+    refused = [o for o in outcomes if isinstance(o, KeyRateLimited)]
+    assert len(refused) == 40 and len(outcomes) - len(refused) == 10
+    assert sum(len(replica.backends.calls) for replica in pair) == 10
 
 
 async def test_a_key_without_limits_and_a_call_without_a_key_are_not_limited() -> None:

@@ -6,6 +6,7 @@ replica the calls reach, and when a replica is cut off from the actor.
 
 from __future__ import annotations
 
+import asyncio
 import random
 
 from serve_app.allowances.messages import AllowanceSpec
@@ -156,3 +157,35 @@ async def test_a_keys_first_call_waits_for_one_round_then_finds_its_lease() -> N
     await a.first_round(RPM.key)
     assert a.use_rate(RPM)
     assert take_all(a, RPM.key) == 10
+
+
+async def test_a_call_short_here_waits_for_the_units_another_replica_holds_free() -> None:
+    """b used its half; a holds the other half and has no calls. b's next calls wait for a's free
+    units to move over and get them, all five; the sixth finds every unit in use and is refused."""
+    cluster = Cluster()
+    a, b = replicas(cluster, "a", "b")
+    await rounds(a, b, times=3)
+    assert sum(admit(b) is not None for _ in range(5)) == 5
+    for client in (a, b):
+        client.start(0.001)
+    try:
+        waited = [b.reserve_soon(RPM.key, 1, within_s=30) for _ in range(6)]
+        got = await asyncio.gather(*waited)
+        assert sum(reservation is not None for reservation in got) == 5
+        assert a.available(RPM.key) == 0
+    finally:
+        for client in (a, b):
+            await client.aclose()
+
+
+async def test_without_free_units_anywhere_a_short_call_does_not_wait() -> None:
+    cluster = Cluster()
+    a, b = replicas(cluster, "a", "b")
+    await rounds(a, b, times=3)
+    assert sum(admit(r) is not None for r in (a, b) for _ in range(5)) == 10
+    await rounds(a, b, times=2)  # each now knows the other has all of its half in use
+    b.start(3600)  # the rounds are on, but none comes during this test: no wait could end
+    try:
+        assert await b.reserve_soon(RPM.key, 1, within_s=3600) is None
+    finally:
+        await b.aclose()
