@@ -212,7 +212,7 @@ def parse_messages(body: Any, headers: dict[str, str]) -> tuple[ChatCall, wire.P
         parsed = wire.request_from_anthropic(body)
     except wire.AnthropicFormatError as error:
         raise WireError(str(error)) from None
-    options = call_options(headers, _extension(body), user=None)
+    options = call_options(headers, _extension(body))
     return ChatCall(name=parsed.request.model, request=parsed.request, options=options), parsed
 
 

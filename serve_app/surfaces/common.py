@@ -4,8 +4,10 @@ the route told back in headers.
 A surface (`serve_app.surfaces.openai`, `serve_app.surfaces.anthropic`) parses its own wire format
 and renders its own answers; the options a caller gives Switchyard itself are the same whichever
 format the call came in: `X-Switchyard-Tenant`, `-Agent`, `-Privacy`, `-First-Token-S` headers,
-which win over a `switchyard` object in the body, which wins over the format's own end-user field
-(OpenAI's `user`, Anthropic's `metadata.user_id`). `X-Request-Id` is the caller's id for the call.
+which win over a `switchyard` object in the body. The formats' own end-user fields (OpenAI's `user`,
+Anthropic's `metadata.user_id`) name the app's end users, not tenants: they are accepted and name
+nothing here (the tenant is the key's; with the admin key or auth off, the option's). `X-Request-Id`
+is the caller's id for the call.
 """
 
 from __future__ import annotations
@@ -39,14 +41,11 @@ class SwitchyardOptions(BaseModel):
     first_token_s: float | None = None  # its floor is CallOptions' to check
 
 
-def call_options(
-    headers: dict[str, str], extension: SwitchyardOptions | None, user: str | None
-) -> CallOptions:
-    """The call's options: headers (lower-cased names) win over the body's `switchyard` object,
-    which wins over the wire format's end-user field `user`."""
+def call_options(headers: dict[str, str], extension: SwitchyardOptions | None) -> CallOptions:
+    """The call's options: headers (lower-cased names) win over the body's `switchyard` object."""
     extension = extension or SwitchyardOptions()
     values: dict[str, Any] = {
-        "tenant": headers.get("x-switchyard-tenant") or extension.tenant or user,
+        "tenant": headers.get("x-switchyard-tenant") or extension.tenant,
         "agent": headers.get("x-switchyard-agent") or extension.agent,
         "privacy": headers.get("x-switchyard-privacy") or extension.privacy,
         # Not `or`: a deadline of 0 is refused, not taken for none.

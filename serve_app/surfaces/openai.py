@@ -47,17 +47,17 @@ class _Envelope(BaseModel):
     model_config = ConfigDict(extra="ignore")
     model: str
     stream: bool = False
-    user: str | None = None
     switchyard: SwitchyardOptions | None = None
 
 
 def _options(body: Any, headers: dict[str, str]) -> tuple[_Envelope, CallOptions]:
-    """Headers win over the body extension, which wins over OpenAI's `user` field."""
+    """Headers win over the body extension. OpenAI's `user` is the app's end user: it names no
+    tenant (`surfaces.common`)."""
     try:
         envelope = _Envelope.model_validate(body)
     except ValidationError as error:
         raise WireError(f"invalid request: {openai_format.field_errors(error)}") from None
-    return envelope, call_options(headers, envelope.switchyard, envelope.user)
+    return envelope, call_options(headers, envelope.switchyard)
 
 
 def parse_chat(body: Any, headers: dict[str, str]) -> tuple[ChatCall, bool]:

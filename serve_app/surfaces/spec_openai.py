@@ -78,7 +78,7 @@ class ChatCompletionsBody(_Open):
     seed: int | None = None
     n: int = Field(default=1, description="only 1 is supported")
     stream: bool = False
-    user: str | None = Field(default=None, description="the tenant, unless another option says")
+    user: str | None = Field(default=None, description="the end user; names no tenant")
     switchyard: SwitchyardOptions | None = None
 
 

@@ -53,9 +53,14 @@ def test_a_tenant_key_is_its_tenant_and_no_other(switchyard: Switchyard) -> None
     key = switchyard.tenant_key(tenant)
     served = chat(switchyard.url, {"x-api-key": key})  # the Anthropic SDK's header
     assert served.status_code == 200, served.text
-    for other in ({"switchyard": {"tenant": "acme"}}, {"user": "acme"}):
-        refused = chat(switchyard.url, bearer(key), **other)
+    for headers, other in (
+        (bearer(key), {"switchyard": {"tenant": "acme"}}),
+        ({**bearer(key), "x-switchyard-tenant": "acme"}, {}),
+    ):
+        refused = chat(switchyard.url, headers, **other)
         assert refused.status_code == 403 and refused.json()["error"]["type"] == "permission_error"
+    # OpenAI's `user` is the app's end user, not a tenant: served, as the key's tenant.
+    assert chat(switchyard.url, bearer(key), user="acme").status_code == 200
 
     spend = httpx.get(f"{switchyard.url}/v1/spend", headers=bearer(key), timeout=30)
     assert spend.status_code == 200
@@ -64,6 +69,21 @@ def test_a_tenant_key_is_its_tenant_and_no_other(switchyard: Switchyard) -> None
         f"{switchyard.url}/v1/spend", params={"tenant": "acme"}, headers=bearer(key), timeout=30
     )
     assert theirs.status_code == 403
+
+
+def test_a_key_bound_to_an_agent_refuses_others_and_bad_names_are_400(
+    switchyard: Switchyard,
+) -> None:
+    tenant = f"agent-{uuid.uuid4().hex[:6]}"
+    key = switchyard.tenant_key(tenant, agent="support-bot")
+    assert chat(switchyard.url, bearer(key)).status_code == 200
+    own = chat(switchyard.url, bearer(key), switchyard={"agent": "support-bot"})
+    assert own.status_code == 200, own.text
+    other = chat(switchyard.url, {**bearer(key), "x-switchyard-agent": "planner"})
+    assert other.status_code == 403 and other.json()["error"]["type"] == "permission_error"
+    for field, name in (("agent", "x" * 65), ("agent", "planner bot"), ("tenant", "a/b")):
+        bad = chat(switchyard.url, switchyard.admin_headers, switchyard={field: name})
+        assert bad.status_code == 400 and bad.json()["error"]["param"] == field, bad.text
 
 
 def test_the_admin_sees_every_tenants_spend(switchyard: Switchyard) -> None:

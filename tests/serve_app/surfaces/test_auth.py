@@ -125,15 +125,13 @@ async def test_a_tenant_key_bills_its_tenant_whatever_the_call_says(app: App) ->
     assert response.status_code == 200
     assert app.ledger.records[-1].agent == "planner"
 
-    for other in (
-        {"switchyard": {"tenant": "globex"}},
-        {"user": "globex"},
-    ):
-        response = await app.client.post(
-            "/v1/chat/completions", json={**CHAT, **other}, headers=bearer(key)
-        )
-        assert response.status_code == 403, response.text
-        assert response.json()["error"]["type"] == "permission_error"
+    response = await app.client.post(
+        "/v1/chat/completions",
+        json={**CHAT, "switchyard": {"tenant": "globex"}},
+        headers=bearer(key),
+    )
+    assert response.status_code == 403, response.text
+    assert response.json()["error"]["type"] == "permission_error"
     headers = {**bearer(key), "x-switchyard-tenant": "globex"}
     response = await app.client.post("/v1/chat/completions", json=CHAT, headers=headers)
     assert response.status_code == 403
@@ -155,12 +153,25 @@ async def test_a_key_bound_to_an_agent_and_models_reaches_only_those(app: App) -
     assert [m["id"] for m in models] == ["smart"]
 
 
-@pytest.mark.parametrize("agent", ["planner bot", "x" * 65, "<script>"])
-async def test_malformed_agent_names_are_400(app: App, agent: str) -> None:
-    body = {**CHAT, "switchyard": {"agent": agent}}
+@pytest.mark.parametrize("field", ["tenant", "agent"])
+@pytest.mark.parametrize("name", ["planner bot", "x" * 65, "<script>", "acme/../x"])
+async def test_malformed_tenant_and_agent_names_are_400(app: App, field: str, name: str) -> None:
+    for body, headers in (
+        ({**CHAT, "switchyard": {field: name}}, ADMIN),
+        (CHAT, {**ADMIN, f"x-switchyard-{field}": name}),
+    ):
+        response = await app.client.post("/v1/chat/completions", json=body, headers=headers)
+        assert response.status_code == 400, response.text
+        assert response.json()["error"]["param"] == field
+    assert not app.ledger.records
+
+
+async def test_names_of_64_characters_are_fine(app: App) -> None:
+    name = "a-Z_0.9" + "x" * 57
+    body = {**CHAT, "switchyard": {"tenant": name, "agent": name}}
     response = await app.client.post("/v1/chat/completions", json=body, headers=ADMIN)
-    assert response.status_code == 400
-    assert response.json()["error"]["param"] == "agent"
+    assert response.status_code == 200, response.text
+    assert (app.ledger.records[-1].tenant, app.ledger.records[-1].agent) == (name, name)
 
 
 async def test_the_admin_key_may_call_as_a_tenant_it_names(app: App) -> None:
@@ -253,7 +264,8 @@ async def test_with_auth_off_every_answer_says_so(app: App) -> None:
     for path in ("/v1/models", "/healthz"):
         response = await app.client.get(path)
         assert response.status_code == 200 and response.headers["x-switchyard-auth"] == "off"
-    chat = await app.client.post("/v1/chat/completions", json={**CHAT, "user": "globex"})
+    named = {**CHAT, "switchyard": {"tenant": "globex"}}
+    chat = await app.client.post("/v1/chat/completions", json=named)
     assert chat.headers["x-switchyard-auth"] == "off" and app.ledger.records[-1].tenant == "globex"
     refused = await app.client.get("/v1/admin/keys")
     assert refused.status_code == 400 and refused.headers["x-switchyard-auth"] == "off"
@@ -306,3 +318,20 @@ async def test_the_anthropic_sdk_raises_its_own_classes_for_401_and_403(app: App
     answer = await sdk(key).messages.create(**request)
     assert answer.content
     await http.aclose()
+
+
+async def test_end_user_ids_are_not_tenants(app: App) -> None:
+    """OpenAI's `user` and Anthropic's `metadata.user_id` carry an app's end-user ids: a tenant
+    key's calls with them are served, billed to the key's tenant, and the id is booked nowhere."""
+    key, _ = await app.key(tenant="acme")
+    chat = {**CHAT, "user": "end-user-globex"}
+    served = await app.client.post("/v1/chat/completions", json=chat, headers=bearer(key))
+    assert served.status_code == 200, served.text
+    messages = {**MESSAGES, "metadata": {"user_id": "end-user-globex"}}
+    served = await app.client.post("/v1/messages", json=messages, headers={"x-api-key": key})
+    assert served.status_code == 200, served.text
+    assert [r.tenant for r in app.ledger.records] == ["acme", "acme"]
+    assert "end-user-globex" not in repr(app.ledger.records)
+    # Nor do they name a tenant for the admin key (which names one with `switchyard.tenant`).
+    served = await app.client.post("/v1/chat/completions", json=chat, headers=ADMIN)
+    assert served.status_code == 200 and app.ledger.records[-1].tenant == "default"
