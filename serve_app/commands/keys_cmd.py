@@ -69,7 +69,7 @@ def _request(args: argparse.Namespace, method: str, path: str, **kwargs: Any) ->
         body = response.json()
     except ValueError:
         body = {}
-    if response.status_code >= 400:
+    if not response.is_success:  # a redirect too: the answer is not what was asked for
         message = (body.get("error") or {}).get("message") or f"HTTP {response.status_code}"
         raise _Failed(message)
     return body
@@ -166,6 +166,8 @@ def _list_action(args: argparse.Namespace) -> None:
 
 
 def _revoke_action(args: argparse.Namespace) -> None:
+    if not args.key_id.strip():
+        raise _Failed("name the key by its id (key_…, as `switchyard keys list` shows it)")
     body = _request(args, "DELETE", f"/v1/admin/keys/{args.key_id}")
     print(f"revoked {body['id']} (tenant {body['tenant']}) at {_when(body['revoked_at'])}")
 
