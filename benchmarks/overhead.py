@@ -108,13 +108,13 @@ def machine() -> dict[str, Any]:
 ADMIN_KEY = "sy-admin-bench-" + secrets.token_urlsafe(32)
 
 
-def tenant_key(url: str) -> str:
+def tenant_key(url: str, **limits: int) -> str:
     """A tenant key made through the admin API, as `switchyard keys create` makes one."""
     import httpx
 
     response = httpx.post(
         f"{url}/v1/admin/keys",
-        json={"tenant": "bench", "name": "overhead benchmark"},
+        json={"tenant": "bench", "name": "overhead benchmark", **limits},
         headers={"authorization": f"Bearer {ADMIN_KEY}"},
         timeout=30,
     )
@@ -190,9 +190,16 @@ def start_cluster(args: argparse.Namespace, upstream: Server, ledger: Path) -> d
 
 
 def targets(
-    cluster: dict[str, Any], upstream: Server, litellm: Server | None, max_tokens: int, key: str
+    cluster: dict[str, Any],
+    upstream: Server,
+    litellm: Server | None,
+    max_tokens: int,
+    key: str,
+    limited_key: str,
 ) -> list[Target]:
-    """Every contender; `key` is the tenant key each Switchyard target sends."""
+    """Every contender; `key` is the tenant key each Switchyard target sends, `limited_key` one
+    with rpm/tpm limits too high to refuse anything, so that the rate limits' leases are measured
+    beside the same app called without them."""
     upstream_body = {"model": "openai/gpt-oss-20b", "messages": PROMPT, "max_tokens": max_tokens}
     gateway_body = {**upstream_body, "model": SHORTCUT}
     keyed = {"authorization": f"Bearer {key}"}
@@ -207,6 +214,12 @@ def targets(
             upstream_body,
         ),
         Target(SWITCHYARD, (cluster["switchyard_direct"] or proxy) + chat, gateway_body, keyed),
+        Target(
+            "switchyard-rate-limited",
+            (cluster["switchyard_direct"] or proxy) + chat,
+            gateway_body,
+            {"authorization": f"Bearer {limited_key}"},
+        ),
     ]
     if cluster["switchyard_direct"]:
         door = cluster["switchyard_front_door"]
@@ -286,8 +299,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"LiteLLM's proxy did not start, left out: {error}", file=sys.stderr)
                 report["litellm_error"] = str(error)
                 litellm = None
-        key = tenant_key(cluster["switchyard_direct"] or cluster["proxy_url"])
-        chosen = targets(cluster, upstream, litellm, args.max_tokens, key)
+        url = cluster["switchyard_direct"] or cluster["proxy_url"]
+        key = tenant_key(url)
+        limited_key = tenant_key(url, rpm=10_000_000, tpm=10_000_000_000)
+        chosen = targets(cluster, upstream, litellm, args.max_tokens, key, limited_key)
         if args.contenders:
             wanted = args.contenders.split(",")
             chosen = [t for t in chosen if t.name in wanted]
