@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from ray import serve
 
 from deployments.canonical import ChatChunk, EmbeddingResult
+from deployments.log_redaction import redact_logs
 from directory.errors import DirectoryError
 from directory.loader import directory_from_dict, load_directory
 from directory.schema import Directory
@@ -56,6 +57,10 @@ class Ingress:
     ) -> None:
         """`auth`: whether keys are checked, and the admin key's SHA-256 (`AuthConfig`); from the
         builder, so never in the user_config `serve status` shows."""
+        # Callers' keys pass through here (`sy-…` tenant keys, bearer and x-api-key headers): any
+        # log record this replica makes is scrubbed of their shapes, Serve's tracebacks included.
+        # The Ingress holds no provider key and only the admin key's hash, so no exact values.
+        redact_logs()
         self._runtime = ReplicaRuntime(**runtime)
         # No directory until `reconfigure`: Serve calls it with the user_config right after
         # __init__, before the replica takes any request (and refuses to start one it fails).
