@@ -90,9 +90,12 @@ class Prices(Protocol):
 
 def prices_at(pricing: Prices, at: datetime) -> Prices:
     """The prices in force at `at`: what a scheduled `Pricing`'s `in_force(at)` answers; any
-    other `Prices` is the same at every instant."""
+    other `Prices`, an unscheduled `Pricing` included, is the same at every instant (and is
+    returned as is: this runs for every attempt, and most models have no schedule)."""
     in_force: Callable[[datetime], Prices] | None = getattr(pricing, "in_force", None)
-    return pricing if in_force is None else in_force(at)
+    if in_force is None or not getattr(pricing, "schedule", None):
+        return pricing
+    return in_force(at)
 
 
 def price_label(prices: Prices) -> str:
