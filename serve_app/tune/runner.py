@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
+import time
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
@@ -64,6 +65,8 @@ PUSH_INTERVAL_ENV = (
     "RAY_SERVE_HANDLE_AUTOSCALING_METRIC_PUSH_INTERVAL_S",
 )
 _SERVE_PUSH_INTERVAL_S = 10.0
+# Up to 60 s of graceful stop per replica plus the engine's own shutdown, with room to spare.
+_APP_DELETE_TIMEOUT_S = 240.0
 # What a sandbox answer is long before the request's max_tokens cuts it: max_tokens decides.
 _SANDBOX_ANSWER_TOKENS = 8192
 
@@ -164,7 +167,7 @@ def run_tune(
                 with progress(len(arrivals), label) as on_outcome:
                     _run_in_own_loop(run_load(load, arrivals, state=state, on_outcome=on_outcome))
                 samples = sampler.stop()
-                serve.delete(APP_NAME)
+                _delete_app(APP_NAME)
                 result = result_of(
                     candidate.name,
                     state.outcomes,
@@ -178,6 +181,21 @@ def run_tune(
         finally:
             stop_local_cluster()
     return runs
+
+
+def _delete_app(name: str, timeout_s: float = _APP_DELETE_TIMEOUT_S) -> None:
+    """Delete the candidate's app and wait until it is gone, for longer than `serve.delete`'s own
+    fixed 60 s: each replica may take up to its graceful_shutdown_timeout_s (60 s) to let calls
+    the load gave up on finish, and a LocalModel's engine then needs seconds to stop. In CI on
+    2 cores that sum once passed 60 s and failed a run with every candidate's figures in hand."""
+    from ray import serve
+
+    serve.delete(name, _blocking=False)
+    deadline = time.monotonic() + timeout_s
+    while name in serve.status().applications:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the app {name!r} was still being deleted after {timeout_s:.0f} s")
+        time.sleep(0.5)
 
 
 def _run_in_own_loop(coroutine: Coroutine[Any, Any, LoadState]) -> LoadState:
