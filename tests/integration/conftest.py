@@ -173,6 +173,32 @@ def local_models(directory: Directory) -> dict[str, LocalModelOverride]:
 SCALE_TO_ZERO = {"min_replicas": 0, "max_replicas": 1, "target_ongoing_requests": 8}
 
 
+def session_app_args(
+    folder: Path, directory: Directory, sandboxes: SandboxSet, ledger_path: Path, admin_key: str
+) -> AppArgs:
+    """The session's app: two Ingress replicas, every cloud provider on the sandboxes, the local
+    models when vLLM is installed, short sync intervals, auth on with `admin_key`'s hash. The
+    soak benchmark (benchmarks/soak.py) starts the same app."""
+    local = local_models(directory)
+    return AppArgs(
+        directory_path=str(folder),
+        local_models=list(local),
+        local_overrides=local,
+        sandbox_urls={kind: sandboxes.url(kind) for kind in SANDBOX_KINDS},
+        ledger_path=str(ledger_path),
+        ingress={"num_replicas": 2, "num_cpus": 0.1},
+        cloud_proxy={"num_replicas": 1, "num_cpus": 0.05},
+        health_sync_s=0.05,
+        ledger_flush_s=0.1,
+        allowance_sync_s=0.05,
+        tenants={
+            BUDGET_TENANT: {"budget": {"day_usd": budget_for_ten(directory)}},
+            METRICS_TENANT: {},
+        },
+        admin_key_sha256=key_hash(admin_key),
+    )
+
+
 @pytest.fixture(scope="session")
 def switchyard(ray_cluster: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Switchyard]:
     folder = write_test_directory(tmp_path_factory.mktemp("directory"))
@@ -180,24 +206,7 @@ def switchyard(ray_cluster: str, tmp_path_factory: pytest.TempPathFactory) -> It
     http_port = free_port()
     with start_sandboxes() as sandboxes:
         directory = load_directory(folder)
-        local = local_models(directory)
-        app_args = AppArgs(
-            directory_path=str(folder),
-            local_models=list(local),
-            local_overrides=local,
-            sandbox_urls={kind: sandboxes.url(kind) for kind in SANDBOX_KINDS},
-            ledger_path=str(ledger_path),
-            ingress={"num_replicas": 2, "num_cpus": 0.1},
-            cloud_proxy={"num_replicas": 1, "num_cpus": 0.05},
-            health_sync_s=0.05,
-            ledger_flush_s=0.1,
-            allowance_sync_s=0.05,
-            tenants={
-                BUDGET_TENANT: {"budget": {"day_usd": budget_for_ten(directory)}},
-                METRICS_TENANT: {},
-            },
-            admin_key_sha256=key_hash(ADMIN_KEY),
-        )
+        app_args = session_app_args(folder, directory, sandboxes, ledger_path, ADMIN_KEY)
         deploy(serve_config(app_args, directory, http_port=http_port), ray_cluster)
         url = f"http://127.0.0.1:{http_port}"
         wait_until_serving(url, ray_cluster)
