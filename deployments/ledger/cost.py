@@ -100,8 +100,7 @@ def prices_at(pricing: Prices, at: datetime) -> Prices:
 
 def price_label(prices: Prices) -> str:
     """The label of prices `prices_at` gave ("base" for prices without a schedule)."""
-    label = getattr(prices, "label", None)
-    return label if isinstance(label, str) else "base"
+    return _facts(prices).label
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,25 +120,37 @@ def _d(price: float) -> Decimal:
 
 def rates_for(usage: Usage, pricing: Prices) -> Rates:
     """The prices that apply to this request: the base prices or the long-context tier's."""
+    facts = _facts(pricing)
+    if facts.long_context is None or usage.input_tokens <= facts.threshold_tokens:
+        return facts.base
+    return facts.long_context
+
+
+def _base_rates(pricing: Prices) -> Rates:
     base_input = _d(pricing.input)
     cached = base_input if pricing.cached_input is None else _d(pricing.cached_input)
     write = base_input if pricing.cache_write is None else _d(pricing.cache_write)
     write_1h = write if pricing.cache_write_1h is None else _d(pricing.cache_write_1h)
-    tier = pricing.long_context
-    if tier is None or usage.input_tokens <= tier.threshold_tokens:
-        return Rates(base_input, cached, write, write_1h, _d(pricing.output))
+    return Rates(base_input, cached, write, write_1h, _d(pricing.output))
 
+
+def _long_context_rates(base: Rates, pricing: Prices, tier: LongContextPrices) -> Rates:
+    """The tier's prices; a cache price it leaves out keeps the base prices' ratio to input."""
     tier_input = _d(tier.input)
 
     def scaled(base_price: Decimal) -> Decimal:
-        return tier_input if base_input == 0 else base_price * tier_input / base_input
+        return tier_input if base.input == 0 else base_price * tier_input / base.input
 
-    tier_write = scaled(write) if tier.cache_write is None else _d(tier.cache_write)
+    tier_write = scaled(base.cache_write) if tier.cache_write is None else _d(tier.cache_write)
     return Rates(
         input=tier_input,
-        cached_input=scaled(cached) if tier.cached_input is None else _d(tier.cached_input),
+        cached_input=(
+            scaled(base.cached_input) if tier.cached_input is None else _d(tier.cached_input)
+        ),
         cache_write=tier_write,
-        cache_write_1h=scaled(write_1h) if pricing.cache_write_1h is not None else tier_write,
+        cache_write_1h=(
+            scaled(base.cache_write_1h) if pricing.cache_write_1h is not None else tier_write
+        ),
         output=_d(tier.output),
     )
 
@@ -207,17 +218,69 @@ def estimate_usd(
 def price_version(pricing: Prices) -> str:
     """A short, stable hash of every price that enters the bill. Stored with each usage record,
     so that a directory update never rewrites what past calls cost."""
+    return _facts(pricing).version
+
+
+@dataclass(frozen=True, slots=True)
+class _PriceFacts:
+    """What billing needs of one set of prices, worked out once per set rather than per attempt:
+    its version (JSON and SHA-256), its label, and its rates in Decimal."""
+
+    version: str
+    label: str
+    base: Rates
+    long_context: Rates | None  # None: no long-context tier
+    threshold_tokens: int
+
+
+# Every attempt books one record, so these are on the request path; the prices change only when
+# the directory does. A directory `Pricing` is frozen but unhashable (its schedule is a list):
+# kept by identity, with the object itself so that its id cannot be reused while cached.
+_FACTS_BY_IDENTITY: dict[int, tuple[Prices, _PriceFacts]] = {}
+_MAX_CACHED = 1024
+
+
+def _facts(pricing: Prices) -> _PriceFacts:
+    held = _FACTS_BY_IDENTITY.get(id(pricing))
+    if held is not None and held[0] is pricing:
+        return held[1]
+    if not _frozen(pricing):  # a mutable stand-in (tests) could change under a kept answer
+        return _work_out(pricing)
     try:
-        return _cached_price_version(cast(Hashable, pricing))
-    except TypeError:  # an unhashable stand-in for the directory's (frozen, hashable) Pricing
-        return _price_version(pricing)
+        return _facts_by_value(cast(Hashable, pricing))  # a PriceInForce, made per attempt
+    except TypeError:
+        pass
+    facts = _work_out(pricing)
+    if len(_FACTS_BY_IDENTITY) >= _MAX_CACHED:
+        _FACTS_BY_IDENTITY.clear()
+    _FACTS_BY_IDENTITY[id(pricing)] = (pricing, facts)
+    return facts
 
 
-@lru_cache(maxsize=1024)
-def _cached_price_version(pricing: Hashable) -> str:
-    # Every attempt books one record: hashing its prices each time would be JSON and SHA-256 on
-    # the request path for an answer that changes only when the directory does.
-    return _price_version(cast(Prices, pricing))
+@lru_cache(maxsize=_MAX_CACHED)
+def _facts_by_value(pricing: Hashable) -> _PriceFacts:
+    return _work_out(cast(Prices, pricing))
+
+
+def _frozen(pricing: Prices) -> bool:
+    config = getattr(type(pricing), "model_config", None)  # pydantic
+    if isinstance(config, dict):
+        return bool(config.get("frozen"))
+    params = getattr(type(pricing), "__dataclass_params__", None)
+    return bool(getattr(params, "frozen", False))
+
+
+def _work_out(pricing: Prices) -> _PriceFacts:
+    label = getattr(pricing, "label", None)  # a PriceInForce's; a plain Pricing is the base
+    tier = pricing.long_context
+    base = _base_rates(pricing)
+    return _PriceFacts(
+        version=_price_version(pricing),
+        label=label if isinstance(label, str) else "base",
+        base=base,
+        long_context=None if tier is None else _long_context_rates(base, pricing, tier),
+        threshold_tokens=0 if tier is None else tier.threshold_tokens,
+    )
 
 
 def _price_version(pricing: Prices) -> str:

@@ -216,3 +216,30 @@ def test_price_version_is_stable_and_sensitive() -> None:
         **{**SONNET_4.__dict__, "long_context": LongContext(100_000, input=6.0, output=22.5)}
     )
     assert price_version(other_tier) != price_version(SONNET_4)
+
+
+def test_prices_worked_out_once_still_follow_a_directory_update() -> None:
+    # What billing needs of a price is worked out once per price object (every attempt books a
+    # record): a directory's Pricing (frozen, but unhashable: its schedule is a list) is kept by
+    # identity, so a reloaded directory with new prices is billed at the new ones.
+    from directory.schema import Pricing as DirectoryPricing
+
+    usage = Usage(input_tokens=1_000_000, output_tokens=1_000_000)
+    before = DirectoryPricing(input=1.0, output=2.0, source="test", schedule=[])
+    after = before.model_copy(update={"output": 4.0})
+    assert (cost_usd(usage, before), cost_usd(usage, before)) == (3.0, 3.0)
+    assert cost_usd(usage, after) == 5.0
+    assert price_version(after) != price_version(before) == price_version(before)
+
+
+def test_a_mutable_stand_in_is_billed_at_its_prices_of_the_moment() -> None:
+    class Mutable:  # hashable by identity, not frozen: nothing about it may be kept
+        input, output = 1.0, 2.0
+        cached_input = cache_write = cache_write_1h = gpu_hour_usd = None
+        long_context = None
+
+    prices = Mutable()
+    usage = Usage(input_tokens=1_000_000, output_tokens=1_000_000)
+    assert cost_usd(usage, prices) == 3.0
+    prices.output = 4.0
+    assert cost_usd(usage, prices) == 5.0
