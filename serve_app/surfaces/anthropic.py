@@ -28,7 +28,6 @@ Anthropic's format says is `serve_app.surfaces.anthropic_format`'s business; thi
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
@@ -47,9 +46,11 @@ from serve_app.surfaces import anthropic_format as wire
 from serve_app.surfaces import limits
 from serve_app.surfaces.auth import caller_of
 from serve_app.surfaces.common import (
+    JSONAnswer,
     SwitchyardOptions,
     WireError,
     call_options,
+    json_bytes,
     route_field,
     route_headers,
 )
@@ -111,9 +112,7 @@ class AnthropicSurface:
         except SwitchyardError as error:
             return error_response(error, self._dropped(parsed, None))
         dropped = self._dropped(parsed, answer.route)
-        return JSONResponse(
-            message_body(answer), headers={**route_headers(answer.route), **dropped}
-        )
+        return JSONAnswer(message_body(answer), headers={**route_headers(answer.route), **dropped})
 
     def _dropped(self, parsed: wire.Parsed, served: Route | None) -> dict[str, str]:
         """The dropped header, for the provider that served the call (none served: any)."""
@@ -280,13 +279,13 @@ def error_response(error: SwitchyardError, headers: dict[str, str] | None = None
     own = route_headers(route) if route is not None else {}
     # The error's own (Retry-After on a rate limit: the SDK's retries read it).
     extra = {**error.http_headers(), **(headers or {})}
-    return JSONResponse(body, status_code=status, headers={**own, **extra})
+    return JSONAnswer(body, status_code=status, headers={**own, **extra})
 
 
 def refused(status: int, message: str) -> Response:
     """A request refused before it became a call (malformed, too large, not the key's)."""
     kind = _TYPE_OF_STATUS.get(status, "invalid_request_error")
-    return JSONResponse(wire.error_body(kind, message), status_code=status)
+    return JSONAnswer(wire.error_body(kind, message), status_code=status)
 
 
 def refusal(error: Refused) -> Response:
@@ -299,8 +298,7 @@ def refusal(error: Refused) -> Response:
 
 
 def sse(name: str, data: dict[str, Any]) -> bytes:
-    payload = json.dumps(data, separators=(",", ":"))
-    return f"event: {name}\ndata: {payload}\n\n".encode()
+    return b"event: " + name.encode() + b"\ndata: " + json_bytes(data) + b"\n\n"
 
 
 def _headers(request: Request) -> dict[str, str]:

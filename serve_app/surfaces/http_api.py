@@ -34,6 +34,7 @@ from serve_app.surfaces import anthropic, limits, spec
 from serve_app.surfaces import openai as wire
 from serve_app.surfaces.admin import KeyAdmin
 from serve_app.surfaces.auth import AuthMiddleware, SurfaceRefusal, caller_of, refusal
+from serve_app.surfaces.common import JSONAnswer
 from serve_app.surfaces.limits import RequestLimits
 from serve_app.surfaces.spend_query import spend_query
 
@@ -111,7 +112,7 @@ class HttpApi:
             answer = await self.gateway.complete(call)
         except SwitchyardError as error:
             return _error(error)
-        return JSONResponse(
+        return JSONAnswer(
             wire.chat_response(answer, int(time.time())), headers=wire.route_headers(answer.route)
         )
 
@@ -166,9 +167,7 @@ class HttpApi:
             answer = await self.gateway.embed(call)
         except SwitchyardError as error:
             return _error(error)
-        return JSONResponse(
-            wire.embedding_response(answer), headers=wire.route_headers(answer.route)
-        )
+        return JSONAnswer(wire.embedding_response(answer), headers=wire.route_headers(answer.route))
 
     async def models(self, request: Request) -> dict[str, Any]:
         self.replica.ensure_started()
@@ -255,7 +254,7 @@ class HttpApi:
 
 
 def _refused(error: wire.WireError) -> Response:
-    return JSONResponse(wire.wire_error_response(error), status_code=error.status)
+    return JSONAnswer(wire.wire_error_response(error), status_code=error.status)
 
 
 def _headers(request: Request) -> dict[str, str]:
@@ -265,7 +264,7 @@ def _headers(request: Request) -> dict[str, str]:
 def _error(error: SwitchyardError) -> Response:
     """An error answer: its own status, its fields, and the route the call had taken."""
     route = route_of(error)
-    return JSONResponse(
+    return JSONAnswer(
         wire.error_response(error, route),
         status_code=error.http_status,
         headers={**(wire.route_headers(route) if route else {}), **error.http_headers()},

@@ -21,7 +21,6 @@ attempt began; the stream's closing `switchyard.route` event carries the whole c
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -34,6 +33,7 @@ from serve_app.surfaces.common import (
     SwitchyardOptions,
     WireError,
     call_options,
+    json_bytes,
     route_field,
     route_headers,
 )
@@ -139,7 +139,7 @@ ROUTE_OBJECT = "switchyard.route"
 
 
 def sse(payload: dict[str, Any]) -> bytes:
-    return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
+    return b"data: " + json_bytes(payload) + b"\n\n"
 
 
 DONE = b"data: [DONE]\n\n"
