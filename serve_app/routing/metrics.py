@@ -35,6 +35,9 @@ BREAKER_VALUES = {"closed": 0.0, "half_open": 1.0, "open": 2.0}
 MAX_SAMPLES = 100_000  # histogram samples kept between flushes; the oldest go first
 
 
+Tags = tuple[tuple[str, str], ...]
+
+
 @dataclass(frozen=True, slots=True)
 class CallLabels:
     model: str
@@ -43,14 +46,15 @@ class CallLabels:
     tenant: str
     agent: str
 
-    def tags(self) -> dict[str, str]:
-        return {
-            "model": self.model,
-            "provider": self.provider,
-            "shortcut": self.shortcut,
-            "tenant": self.tenant,
-            "agent": self.agent,
-        }
+    def items(self) -> Tags:
+        """The labels as the buffers key them: (name, value) pairs in `LABELS`' order."""
+        return (
+            ("model", self.model),
+            ("provider", self.provider),
+            ("shortcut", self.shortcut),
+            ("tenant", self.tenant),
+            ("agent", self.agent),
+        )
 
 
 class Meter(Protocol):
@@ -90,8 +94,8 @@ class NullMeter:
         pass
 
 
-# (metric name, sorted tag items) -> summed value
-CounterKey = tuple[str, tuple[tuple[str, str], ...]]
+# (metric name, tag items) -> summed value
+CounterKey = tuple[str, Tags]
 
 
 class BufferedMeter:
@@ -99,15 +103,14 @@ class BufferedMeter:
 
     def __init__(self) -> None:
         self.counters: defaultdict[CounterKey, float] = defaultdict(float)
-        self.samples: deque[tuple[str, tuple[tuple[str, str], ...], float]] = deque(
-            maxlen=MAX_SAMPLES
-        )
+        self.samples: deque[tuple[str, Tags, float]] = deque(maxlen=MAX_SAMPLES)
 
-    def _count(self, name: str, tags: dict[str, str], value: float) -> None:
-        self.counters[(name, tuple(tags.items()))] += value
+    # The request path: a tuple of tag items is made once per call or attempt, not per metric.
+    def _count(self, name: str, tags: Tags, value: float) -> None:
+        self.counters[(name, tags)] += value
 
-    def _sample(self, name: str, tags: dict[str, str], value: float) -> None:
-        self.samples.append((name, tuple(tags.items()), value))
+    def _sample(self, name: str, tags: Tags, value: float) -> None:
+        self.samples.append((name, tags, value))
 
     def attempt(
         self,
@@ -118,7 +121,7 @@ class BufferedMeter:
         cost_usd: float,
         gpu_cost_usd: float,
     ) -> None:
-        tags = labels.tags()
+        tags = labels.items()
         self._count("switchyard_attempts", tags, 1)
         self._count("switchyard_input_tokens", tags, input_tokens)
         self._count("switchyard_output_tokens", tags, output_tokens)
@@ -127,14 +130,14 @@ class BufferedMeter:
             self._count("switchyard_gpu_cost_usd", tags, gpu_cost_usd)
 
     def failover(self, labels: CallLabels, *, from_model: str, reason: str) -> None:
-        tags = {
-            "from_model": from_model,
-            "to_model": labels.model,
-            "reason": reason,
-            "shortcut": labels.shortcut,
-            "tenant": labels.tenant,
-            "agent": labels.agent,
-        }
+        tags = (
+            ("from_model", from_model),
+            ("to_model", labels.model),
+            ("reason", reason),
+            ("shortcut", labels.shortcut),
+            ("tenant", labels.tenant),
+            ("agent", labels.agent),
+        )
         self._count("switchyard_failovers", tags, 1)
 
     def call(
@@ -146,8 +149,8 @@ class BufferedMeter:
         ttft_s: float | None,
         overhead_s: float,
     ) -> None:
-        tags = labels.tags()
-        self._count("switchyard_requests", {**tags, "outcome": outcome}, 1)
+        tags = labels.items()
+        self._count("switchyard_requests", (*tags, ("outcome", outcome)), 1)
         self._sample("switchyard_request_latency_seconds", tags, latency_s)
         self._sample("switchyard_gateway_overhead_seconds", tags, overhead_s)
         if ttft_s is not None:
@@ -155,7 +158,7 @@ class BufferedMeter:
 
     def drain(
         self,
-    ) -> tuple[dict[CounterKey, float], list[tuple[str, tuple[tuple[str, str], ...], float]]]:
+    ) -> tuple[dict[CounterKey, float], list[tuple[str, Tags, float]]]:
         counters, samples = dict(self.counters), list(self.samples)
         self.counters.clear()
         self.samples.clear()
