@@ -8,7 +8,7 @@ carries its route too (`route_of`).
 
 from __future__ import annotations
 
-import uuid
+import secrets
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Generic, Literal, TypeVar
@@ -30,8 +30,10 @@ REQUEST_ID_MAX = 128
 
 
 def new_call_id() -> str:
-    """The server's id for one call: what keys its ledger records, whatever the caller sends."""
-    return uuid.uuid4().hex
+    """The server's id for one call: what keys its ledger records, whatever the caller sends.
+    32 hex digits of 128 random bits, the shape `uuid4().hex` had (it fixes 6 of them), at a
+    little over half its cost (1.0 against 1.8 µs): one is made per call."""
+    return secrets.token_hex(16)
 
 
 class CallOptions(BaseModel):
