@@ -14,7 +14,13 @@ import pytest
 
 from serve_app.cli import main
 from serve_app.learned.outcomes import OutcomeTableError, read_outcomes
-from serve_app.learned.router_eval import Prices, evaluate, oracle_strong_share
+from serve_app.learned.router_eval import (
+    Prices,
+    choose_threshold,
+    evaluate,
+    oracle_strong_share,
+    safe_threshold,
+)
 
 STRONG, WEAK = "big-model", "small-model"
 EASY = ["capital of a country", "colour of the sky", "sum of two small numbers", "days in a week"]
@@ -66,6 +72,9 @@ def test_a_learned_router_sends_what_the_weak_model_can_do_to_it(
     assert figures["random_cost_saved"] < figures["cost_saved"] - 0.25
     # Each file is a category, and the easy one can go to the weak model whole.
     assert figures["category_cost_saved"] == pytest.approx(0.45, abs=0.03)
+    # At the category router's quality the learned router sends the same easy prompts away.
+    assert figures["category_quality"] == pytest.approx(1.0)
+    assert figures["cost_saved_at_category_quality"] == pytest.approx(0.45, abs=0.05)
 
 
 def test_the_table_and_the_plot(
@@ -85,13 +94,30 @@ def test_one_table_has_no_category_router(
 ) -> None:
     mixed = tables[0].with_name("mixed.csv")
     mixed.write_text(tables[0].read_text() + "".join(tables[1].read_text().splitlines(True)[1:]))
-    assert _figures([mixed], capsys)["category_cost_saved"] is None
+    figures = _figures([mixed], capsys)
+    assert figures["category_cost_saved"] is None
+    assert figures["cost_saved_at_category_quality"] is None
 
 
 def test_the_split_is_fixed_by_the_seed(
     tables: list[Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert _figures(tables, capsys) == _figures(tables, capsys)
+
+
+def test_the_threshold_stops_where_quality_first_falls_below_the_target() -> None:
+    # A prompt goes to the strong model when its score is below the threshold. Lowering the
+    # threshold from all-strong sends rows 4, 3, 2, ... to the weak model; quality goes
+    # 1.0 (row 4: the weak model is right too), 0.75 (row 3: only the strong one is right),
+    # then back to 1.0 (row 2: only the weak one is right) and stays there.
+    scores = np.array([0.1, 0.2, 0.3, 0.4, 0.5])
+    strong = np.array([True, True, False, True, True])
+    weak = np.array([True, True, True, False, True])
+    # The lowest threshold that touches the target sends everything to the weak model; the safe
+    # one stops above the fall, sending only row 4.
+    assert choose_threshold(scores, strong, weak, 0.9) == pytest.approx(0.1)
+    assert safe_threshold(scores, strong, weak, 0.9) == pytest.approx(0.5)
+    assert safe_threshold(scores, strong, weak, 0.7) == pytest.approx(0.1)
 
 
 def test_the_oracle_calls_the_strong_model_only_where_it_must() -> None:
@@ -137,4 +163,15 @@ def test_evaluate_reports_the_held_out_size(tmp_path: Path) -> None:
     report = evaluate(
         read_outcomes(paths, strong=STRONG, weak=WEAK), Prices(10, 1), target=0.95, seed=0
     )
-    assert (report.rows_train, report.rows_test) == (140, 60)
+    # Half the rows held out by default, as the protocol (a 50/50 split) has it.
+    assert (report.rows_train, report.rows_test) == (100, 100)
+
+
+def test_the_held_out_share_can_be_chosen(
+    tables: list[Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    figures = _figures(tables, capsys, "--held-out", "0.25")
+    assert (figures["rows_train"], figures["rows_test"]) == (300, 100)
+    base = ["router", "eval", "--outcomes", *map(str, tables), "--strong", STRONG, "--weak", WEAK]
+    assert main([*base, "--strong-price", "10", "--weak-price", "1", "--held-out", "1"]) == 2
+    assert "--held-out" in capsys.readouterr().err
