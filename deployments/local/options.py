@@ -72,6 +72,12 @@ def local_runtime_env(on_gpu: bool, *, cpu_kv_cache_gib: int = _CPU_KV_CACHE_GIB
     """The runtime_env a LocalModel replica needs; vLLM reads these variables at engine start."""
     # vLLM's usage telemetry phones home; a gateway chosen for privacy keeps it off.
     env = {"VLLM_NO_USAGE_STATS": "1"}
+    # vLLM otherwise applies its own logging dictConfig when the engine starts, which closes every
+    # handler already installed in the process. Serve's buffered access log (a MemoryHandler) then
+    # loses its target and keeps every later record in memory: measured in a 30-minute soak
+    # (RELIABILITY.md), a LocalModel replica grew 2.9 KB per call and its log file went silent.
+    # Off, vLLM's loggers propagate to the handlers Ray Serve set up.
+    env["VLLM_CONFIGURE_LOGGING"] = "0"
     if not on_gpu:
         # On a CPU, vLLM otherwise adds a multiprocess executor under the engine core,
         # which stalled in some runs here; with 0 the model runs in the engine core process.
