@@ -4,6 +4,7 @@
     ├── ProviderError                  one attempt at one provider failed
     │   ├── FailoverError              the router tries the next candidate
     │   │   ├── ProviderUnavailable        connection refused/reset, DNS
+    │   │   │   └── NoRunningReplica           …its deployment has no replica: no breaker counts it
     │   │   ├── ProviderTimeout            no answer (or no first token) within the deadline
     │   │   │   └── CallerDeadline             …the caller's own, shorter one: no breaker counts it
     │   │   ├── ProviderServerError        5xx
@@ -96,6 +97,12 @@ class FailoverError(ProviderError):
 
 class ProviderUnavailable(FailoverError):
     pass
+
+
+class NoRunningReplica(ProviderUnavailable):
+    """Serve reports the model's deployment lost: no running replica, its replacement not up
+    (`serve_app.app.replicas`). It fails over at once, and no breaker counts it: the gateway
+    knows it from Serve, and the provider's other models (its other deployments) are fine."""
 
 
 class ProviderTimeout(FailoverError):

@@ -1,10 +1,14 @@
-"""Reaching a model through the graph: a Ray Serve handle per cloud provider and per local model."""
+"""Reaching a model through the graph: a Ray Serve handle per cloud provider and per local model.
+
+A deployment that has lost every replica is known here (`serve_app.app.replicas`): the plan asks
+`no_replica` and drops its models, and a call already waiting on it ends when it is found lost.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from deployments.canonical import (
     ChatChunk,
@@ -15,23 +19,67 @@ from deployments.canonical import (
 )
 from deployments.errors import ProviderUnavailable, SwitchyardError
 from directory.schema import ModelProfile
+from serve_app.app.replicas import ReplicaWatch
 from serve_app.routing.plan import Candidate
+
+T = TypeVar("T")
 
 
 class HandleBackends:
     """Local models have a deployment each; cloud models share their provider's proxy."""
 
-    def __init__(self, cloud: Mapping[str, Any], local: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        cloud: Mapping[str, Any],
+        local: Mapping[str, Any],
+        watch: ReplicaWatch | None = None,
+    ) -> None:
         # provider id -> DeploymentHandle of its CloudProxy; model id -> that of its LocalModel
         self._cloud = {key: this_process_transport(h) for key, h in cloud.items()}
         self._local = {key: this_process_transport(h) for key, h in local.items()}
         self._streaming = {key: h.options(stream=True) for key, h in self._cloud.items()}
         self._local_streaming = {key: h.options(stream=True) for key, h in self._local.items()}
+        # provider id / local model id -> the name of the deployment that serves it
+        self._cloud_deployment = {key: str(h.deployment_name) for key, h in cloud.items()}
+        self._local_deployment = {key: str(h.deployment_name) for key, h in local.items()}
+        apps = {str(h.app_name) for h in [*cloud.values(), *local.values()]}
+        if watch is None and len(apps) == 1:
+            watch = ReplicaWatch(apps.pop())
+        self._watch = watch
+        self._watching = False
+        self._start_watching()
+
+    def _start_watching(self) -> None:
+        if self._watch is not None and not self._watching:
+            self._watching = self._watch.start()
 
     def serves(self, model: ModelProfile) -> bool:
         if model.privacy == "local":
             return model.id in self._local
         return model.provider in self._cloud
+
+    def _deployment(self, model: ModelProfile) -> str | None:
+        if model.privacy == "local":
+            return self._local_deployment.get(model.id)
+        return self._cloud_deployment.get(model.provider)
+
+    def no_replica(self, model: ModelProfile) -> str | None:
+        """Why `model`'s deployment cannot take a call now (it has lost every replica), or None.
+        A dictionary read; the first one starts the watch if the constructor ran off the loop."""
+        if not self._watching:
+            self._start_watching()
+        deployment = self._deployment(model)
+        if self._watch is None or deployment is None:
+            return None
+        return self._watch.lost(deployment)
+
+    async def _unless_lost(self, candidate: Candidate, call: Callable[[], Awaitable[T]]) -> T:
+        """`await call()`, ended with `NoRunningReplica` once Serve reports the deployment lost:
+        Serve would hold a call to a deployment with no replica, raising nothing."""
+        deployment = self._deployment(candidate.model)
+        if self._watch is None or deployment is None:
+            return await call()
+        return await self._watch.unless_lost(deployment, candidate.model, call)
 
     def _handle(self, candidate: Candidate, *, stream: bool = False) -> Any:
         model = candidate.model
@@ -51,12 +99,18 @@ class HandleBackends:
 
     async def complete(self, candidate: Candidate, request: ChatRequest) -> ChatResult:
         with unwrapped_ray_errors():
-            result: ChatResult = await self._handle(candidate).complete.remote(request)
+            handle = self._handle(candidate)
+            result: ChatResult = await self._unless_lost(
+                candidate, lambda: handle.complete.remote(request)
+            )
         return result
 
     async def embed(self, candidate: Candidate, request: EmbeddingRequest) -> EmbeddingResult:
         with unwrapped_ray_errors():
-            result: EmbeddingResult = await self._handle(candidate).embed.remote(request)
+            handle = self._handle(candidate)
+            result: EmbeddingResult = await self._unless_lost(
+                candidate, lambda: handle.embed.remote(request)
+            )
         return result
 
     async def count_tokens(self, candidate: Candidate, request: ChatRequest) -> int | None:
@@ -106,5 +160,21 @@ async def _stream(
 ) -> AsyncIterator[ChatChunk]:
     # The handle is looked up inside the generator so a missing deployment fails the attempt.
     with unwrapped_ray_errors():
-        async for chunk in backends._handle(candidate, stream=True).stream.remote(request):
+        handle = backends._handle(candidate, stream=True)
+        chunks: AsyncIterator[ChatChunk] | None = None
+
+        async def first_chunk() -> ChatChunk:
+            # Serve picks the stream's replica when its first chunk is asked for: only that
+            # wait can hang on a deployment with no replica.
+            nonlocal chunks
+            chunks = handle.stream.remote(request)
+            return await anext(chunks)
+
+        try:
+            first = await backends._unless_lost(candidate, first_chunk)
+        except StopAsyncIteration:
+            return
+        yield first
+        assert chunks is not None
+        async for chunk in chunks:
             yield chunk

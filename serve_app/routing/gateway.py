@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import aclosing, contextmanager
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeVar, runtime_checkable
 
 from deployments.canonical import (
     Attempt,
@@ -24,7 +24,12 @@ from deployments.canonical import (
     Skipped,
     Usage,
 )
-from deployments.errors import CallerDeadline, ContextLengthExceeded, FailoverError
+from deployments.errors import (
+    CallerDeadline,
+    ContextLengthExceeded,
+    FailoverError,
+    NoRunningReplica,
+)
 from deployments.ledger.records import UsageRecord
 from directory.schema import Directory, ModelProfile
 from serve_app.allowances.calls import (
@@ -67,6 +72,13 @@ class Backends(Protocol):
     async def embed(self, candidate: Candidate, request: EmbeddingRequest) -> EmbeddingResult: ...
 
 
+@runtime_checkable
+class ReplicaView(Protocol):
+    """Backends that know when a model's deployment has lost every replica (`HandleBackends`)."""
+
+    def no_replica(self, model: ModelProfile) -> str | None: ...
+
+
 class HealthView(Protocol):
     """The breakers as the plan asks them (questions) and as an attempt takes a probe."""
 
@@ -100,6 +112,7 @@ class Gateway:
         # Said in every answer a model gives, e.g. that a development stand-in serves it.
         self._notices = dict(notices or {})
         self._backends = backends
+        self._no_replica = backends.no_replica if isinstance(backends, ReplicaView) else _no_reason
         self._health = health
         self._ledger = ledger
         self._allowances = allowances or ReplicaAllowances()
@@ -243,6 +256,7 @@ class Gateway:
         checks = PlanChecks(
             provider_available=lambda p: health.is_available(p) or health.could_probe(p),
             deployed=self._backends.serves,
+            no_replica=self._no_replica,
             free_tier_left=allowances.free_tier_left,
             budget_refusal=allowances.budget_refusal,
         )
@@ -333,12 +347,13 @@ class Gateway:
         record.usage = record.usage + report.usage
         # Only the provider's own failures count against its breaker: a prompt too long for the
         # model, a caller's error, a caller who hung up or the caller's own deadline running out
-        # say nothing of its health.
+        # say nothing of its health; nor does one deployment that lost its replicas, which Serve
+        # told us of (the provider's other models live elsewhere).
         error = report.error
         if report.outcome == "ok":
             self._health.record(model.provider, True)
         elif isinstance(error, FailoverError) and not isinstance(
-            error, ContextLengthExceeded | CallerDeadline
+            error, ContextLengthExceeded | CallerDeadline | NoRunningReplica
         ):
             self._health.record(model.provider, False, error)
         booked = UsageRecord.priced(
@@ -375,6 +390,10 @@ class Gateway:
             self._meter.failover(
                 labels, from_model=previous.model, reason=previous.error_kind or "unknown"
             )
+
+
+def _no_reason(model: ModelProfile) -> str | None:
+    return None
 
 
 def _usage_of(result: ChatResult | EmbeddingResult) -> Usage:

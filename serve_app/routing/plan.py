@@ -9,7 +9,8 @@ for the answer's metadata.
 A plan with no candidate left says whose it is to fix (`no_candidates`): when every candidate was
 dropped for what the request asks (a feature, a context window, an output limit, privacy, a kind
 it lacks) no retry can help, so it is the caller's 400 (`NoCandidateFits`); when any was dropped
-for the gateway's state (a breaker open, a model not deployed here) it is a 503 (`NoCandidates`).
+for the gateway's state (a breaker open, a model not deployed here or with no running replica)
+it is a 503 (`NoCandidates`).
 """
 
 from __future__ import annotations
@@ -62,6 +63,9 @@ class PlanChecks:
     # Whether this app has a deployment for the model (a cloud provider without a key, or a local
     # model not deployed here, is planned out rather than tried and counted as an outage).
     deployed: Callable[[ModelProfile], bool] = lambda model: True
+    # Why the model's deployment cannot take a call now (Serve reports it has lost every
+    # replica), or None: planned out like an open breaker, rather than held until a deadline.
+    no_replica: Callable[[ModelProfile], str | None] = lambda model: None
     free_tier_left: Callable[[str], bool] = lambda model_id: True
     # Returns a reason when the budget cannot afford a call to this model, else None.
     budget_refusal: Callable[[ModelProfile], str | None] = field(default=lambda model: None)
@@ -145,6 +149,9 @@ def _refusal(
             return refusal
     if not checks.deployed(model):
         return "not deployed in this app", "state"
+    lost = checks.no_replica(model)
+    if lost is not None:
+        return lost, "state"
     if not checks.provider_available(model.provider):
         return f"provider {model.provider}: breaker open", "state"
     reason = checks.budget_refusal(model)

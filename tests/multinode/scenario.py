@@ -36,17 +36,18 @@ CLOUD = "openai/gpt-6.2-sol"  # through the OpenAI sandbox
 WARM_UP_CALLS = 3
 HEAD_CPUS = 2
 WORKER_CPUS = 2
-# What the cluster's GCS waits before it declares a silent node dead (Ray's default is 5 misses of
-# a 3 s check): shortened so the test does not wait 15 s for a node it killed.
-# The callers' first-content deadline. Without it a call waits the local provider's 120 s
-# (providers.yaml, sized for a cold start) before it fails over: once the replica is gone, Serve
-# holds a call to its deployment until a replica comes back, and raises nothing.
-CALLER_HEADERS = {"x-switchyard-first-token-s": "5"}
+# The callers set no deadline of their own: a call to the model must fail over once its replica
+# is gone (serve_app/app/replicas.py), not after the local provider's 120 s first-content
+# deadline (providers.yaml, sized for a cold start), which is longer than a caller here waits.
+CALLER_TIMEOUT_S = 90
 # Two callers: local models share one breaker (provider `local`, threshold 3), and a call that
 # fails over books a failure then a success for it, so two callers can never line up three
 # failures in a row; three could, and would open it for the backup too (see README).
 CALLERS = 2
+# What the cluster's GCS waits before it declares a silent node dead (Ray's default is 5 misses of
+# a 3 s check): shortened so the test does not wait 15 s for a node it killed.
 HEALTH_CHECK = {"health_check_period_ms": 500, "health_check_failure_threshold": 4}
+STATUS_SAMPLES = 20  # serve.status() calls timed: what each Ingress replica makes once a second
 
 
 @dataclass
@@ -57,6 +58,8 @@ class Call:
     attempts: int
     seconds: float
     error: str = ""
+    failed_kinds: list[str] = field(default_factory=list)  # error kinds of its failed attempts
+    skipped: list[str] = field(default_factory=list)  # why candidates were planned out
 
 
 @dataclass
@@ -71,6 +74,7 @@ class Facts:
     after_removal: dict[str, Any] = field(default_factory=dict)
     after_spare: dict[str, Any] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    serve_status_ms: list[float] = field(default_factory=list)
 
 
 def write_directory(folder: Path) -> Path:
@@ -175,20 +179,35 @@ def call(url: str, model: str) -> Call:
     started = time.monotonic()
     body = {"model": model, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}
     try:
-        response = httpx.post(
-            f"{url}/v1/chat/completions", json=body, headers=CALLER_HEADERS, timeout=90
-        )
+        response = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=CALLER_TIMEOUT_S)
     except httpx.HTTPError as error:
         return Call(started, 0, "", 0, time.monotonic() - started, type(error).__name__)
+    seconds = time.monotonic() - started
     headers = response.headers
+    route = response.json().get("switchyard") or {}
     return Call(
         started,
         response.status_code,
         headers.get("x-switchyard-model", ""),
         int(headers.get("x-switchyard-attempts", "0")),
-        time.monotonic() - started,
+        seconds,
         "" if response.status_code == 200 else response.text[:300],
+        [a.get("error_kind") or "" for a in route.get("attempts", []) if a.get("outcome") != "ok"],
+        [s.get("reason", "") for s in route.get("skipped", [])],
     )
+
+
+def time_serve_status() -> list[float]:
+    """Milliseconds per `serve.status()` call (here from the driver; the Ingress's watch makes
+    the same call once a second from a thread)."""
+    from ray import serve
+
+    timings = []
+    for _ in range(STATUS_SAMPLES):
+        begun = time.perf_counter()
+        serve.status()
+        timings.append((time.perf_counter() - begun) * 1000)
+    return timings
 
 
 class Load:
@@ -259,6 +278,7 @@ def run(out: Path) -> None:
             facts.replicas, _ = placement(names)
             wait_for(lambda: len(actor_nodes(names)) == 3, 30)
             facts.actors = actor_nodes(names)
+            facts.serve_status_ms = time_serve_status()
 
             with Load(url, PRIMARY, workers=CALLERS) as load:
                 time.sleep(3)
@@ -277,11 +297,25 @@ def run(out: Path) -> None:
             facts.nodes[spare.node_id] = "h100-spare"
             wait_for(lambda: placement(names)[0][primary] == ["h100-spare"], 90)
             running, status = placement(names)
-            back = call(url, PRIMARY)
-            facts.after_spare = {"running": running, "status": status, "call": asdict(back)}
             facts.seconds["spare_placed"] = time.monotonic() - begun
+            # The Ingress learns of the replica within its watch's refresh (1 s); until then the
+            # model is still planned out and its backup answers.
+            back = [call(url, PRIMARY)]
+            while (
+                back[-1].model != PRIMARY
+                and time.monotonic() - begun < facts.seconds["spare_placed"] + 10
+            ):
+                time.sleep(0.2)
+                back.append(call(url, PRIMARY))
+            facts.after_spare = {
+                "running": running,
+                "status": status,
+                "call": asdict(back[-1]),
+                "calls_before": [asdict(c) for c in back[:-1]],
+            }
+            facts.seconds["primary_answers_again"] = time.monotonic() - begun
             facts.ledger_file = str(ledger)
-            attempts = sum(c.attempts for c in facts.calls) + back.attempts + WARM_UP_CALLS
+            attempts = sum(c.attempts for c in [*facts.calls, *back]) + WARM_UP_CALLS
             facts.ledger_rows = ledger_rows(ledger, attempts)
             serve.shutdown()  # type: ignore[no-untyped-call]
     finally:
