@@ -10,8 +10,10 @@ shapes (`deployments.errors.redact`).
 It is a log record factory rather than a handler filter: Serve configures its handlers after a
 replica starts and again on a logging reconfigure, and a factory sees every record whatever
 handler takes it. Only records that pass their logger's level are made, and a record without a
-secret costs one regex search of its message: +1.2 µs a record written through a formatter
-(timeit, 2-core VM, 2026-12), against ~12 µs for writing the record at all.
+secret costs a few substring tests of its lower-cased message: making a record took 3.9 µs with
+the factory against 2.2 without (timeit, 2-core VM, 2026-12-06; 6.6 with the case-blind regex
+search it replaced), against ~12 µs for writing the record at all. Serve's access log makes one
+a request in each replica on the path.
 """
 
 from __future__ import annotations
@@ -42,8 +44,10 @@ def _keep_lead(match: re.Match[str]) -> str:
 
 
 # What makes a message worth scrubbing at all: one of the shapes above, or the start of a provider
-# key shape that `redact` blanks (sk-…, AIza…, gsk_…). One search for a clean record.
-_SUSPECT = _SECRET_SHAPES.pattern + r"|sk-|AIza|gsk_"
+# key shape that `redact` blanks (sk-…, AIza…, gsk_…). Each shape above needs one of these
+# lower-cased markers in the message, so a message holding none of them (nor a secret) is clean:
+# substring tests on the lower-cased message, ~3× cheaper than one case-blind regex search.
+_MARKERS = ("sy-", "bearer", "x-api-key", "sk-", "aiza", "gsk_")
 
 
 class _RedactingFactory:
@@ -52,12 +56,11 @@ class _RedactingFactory:
     def __init__(self, inner: Callable[..., logging.LogRecord]) -> None:
         self.inner = inner
         self.secrets: set[str] = set()
-        self._suspect = re.compile(_SUSPECT, re.IGNORECASE)
+        self._markers: tuple[str, ...] = _MARKERS
 
     def add(self, secrets: Iterable[str]) -> None:
         self.secrets.update(secrets)
-        exact = "".join(f"|{re.escape(s)}" for s in sorted(self.secrets))
-        self._suspect = re.compile(_SUSPECT + exact, re.IGNORECASE)
+        self._markers = _MARKERS + tuple(sorted({s.lower() for s in self.secrets}))
 
     def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
         record = self.inner(*args, **kwargs)
@@ -69,7 +72,8 @@ class _RedactingFactory:
         return record
 
     def scrub(self, text: str) -> str:
-        if self._suspect.search(text) is None:
+        lowered = text.lower()
+        if not any(marker in lowered for marker in self._markers):
             return text
         return redact(_SECRET_SHAPES.sub(_keep_lead, text), self.secrets)
 
