@@ -1,5 +1,10 @@
 """One background loop a replica runs beside its requests (breaker sync, ledger sends, lease
-rounds, metrics flushes): started once on the running event loop, stopped by cancelling it."""
+rounds, metrics flushes): started once on the running event loop, stopped by cancelling it.
+
+Loops bound their awaits with `asyncio.timeout`, never `asyncio.wait_for`: on Python 3.11,
+`wait_for` can swallow a cancellation that arrives just as its inner call finishes, and the loop
+then runs on, so `stop()` waits forever (seen as a replica's shutdown, and a test's teardown,
+hanging)."""
 
 from __future__ import annotations
 

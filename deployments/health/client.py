@@ -217,9 +217,8 @@ class HealthClient:
         batch = list(self._outbox)
         self._outbox.clear()
         try:
-            snapshot = await asyncio.wait_for(
-                self._sync(self.replica_id, batch, self._probe_requests()), self._call_timeout_s
-            )
+            async with asyncio.timeout(self._call_timeout_s):
+                snapshot = await self._sync(self.replica_id, batch, self._probe_requests())
         except asyncio.CancelledError:
             self._requeue(batch)
             raise
@@ -303,6 +302,7 @@ class HealthClient:
         if not stale:
             return
         try:
-            await asyncio.wait_for(self._configure(stale), self._call_timeout_s)
+            async with asyncio.timeout(self._call_timeout_s):
+                await self._configure(stale)
         except Exception as exc:  # retried next round, when the snapshot still disagrees
             logger.debug("pushing breaker settings failed: %r", exc)

@@ -163,9 +163,8 @@ class LedgerClient:
             batch = [self._pending.popleft() for _ in range(count)]
             self._in_flight = batch
             try:
-                acked = await asyncio.wait_for(
-                    self._write([record for _, record in batch]), self._call_timeout_s
-                )
+                async with asyncio.timeout(self._call_timeout_s):
+                    acked = await self._write([record for _, record in batch])
             except asyncio.CancelledError:
                 self._pending.extendleft(reversed(batch))
                 raise
@@ -249,7 +248,8 @@ class LedgerClient:
             records = (await asyncio.to_thread(read_segment, path)).records
             for start in range(0, len(records), self._batch_size):
                 batch = records[start : start + self._batch_size]
-                acked = set(await asyncio.wait_for(self._write(batch), self._call_timeout_s))
+                async with asyncio.timeout(self._call_timeout_s):
+                    acked = set(await self._write(batch))
                 missing = sum(record.key not in acked for record in batch)
                 if missing:
                     raise RuntimeError(f"{missing} of {len(batch)} records not acknowledged")
@@ -295,7 +295,8 @@ class LedgerClient:
                 await asyncio.sleep(self._backoff(failures))
             else:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._interval_s)
+                    async with asyncio.timeout(self._interval_s):
+                        await self._wake.wait()
             self._wake.clear()
             failures = 0 if await self._drain() else failures + 1
             if not failures and time.monotonic() >= next_replay:

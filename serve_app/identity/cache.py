@@ -92,7 +92,8 @@ class KeyCache:
             return self.get(hashed)
         self.start()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._round.wait(), wait_s)
+            async with asyncio.timeout(wait_s):
+                await self._round.wait()
         return self.get(hashed)
 
     def remember(self, record: ApiKey, hashed: str) -> None:
@@ -104,7 +105,8 @@ class KeyCache:
         self._keys = {h: k for h, k in self._keys.items() if k.id != key_id}
 
     async def refresh(self) -> None:
-        snapshot = await asyncio.wait_for(self.service.snapshot(self._version), SNAPSHOT_TIMEOUT_S)
+        async with asyncio.timeout(SNAPSHOT_TIMEOUT_S):
+            snapshot = await self.service.snapshot(self._version)
         if snapshot is not None:
             self._version, self._keys = snapshot
 

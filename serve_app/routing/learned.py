@@ -82,7 +82,8 @@ async def decide_model(learned: Learned, request: ChatRequest, embed: Embed | No
         return fallback("the prompt has no text to judge")
     deadline_s = learned.embed_deadline_ms / 1000
     try:
-        vector = await asyncio.wait_for(embed(text), deadline_s)
+        async with asyncio.timeout(deadline_s):
+            vector = await embed(text)
     except TimeoutError:
         return fallback(f"embed model {who} gave no vector within {learned.embed_deadline_ms:g} ms")
     except Exception as error:  # whatever broke, the call itself must go on
