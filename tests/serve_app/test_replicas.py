@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from deployments.canonical import ChatRequest, ChatResult, Message
-from deployments.errors import NoCandidates
+from deployments.errors import NoCandidates, NoRunningReplica
 from directory.schema import ModelProfile
 from serve_app.app.replicas import ReplicaWatch, Statuses, lost_reason
 from serve_app.routing.call import CallOptions, ChatCall
@@ -167,3 +167,39 @@ async def test_when_serve_cannot_be_asked_nothing_counts_as_lost() -> None:
     assert watch.lost("dep-alpha-a1") is not None
     await watch.refresh()
     assert watch.lost("dep-alpha-a1") is None  # the router behaves as it did without the watch
+
+
+async def test_serve_is_asked_only_while_a_call_waits_too_long_or_a_deployment_is_lost() -> None:
+    """`serve.status()` is costly in the Ingress: a healthy app whose calls answer quickly
+    never asks it; a call held past the suspicion time does, and a lost deployment keeps the
+    watch asking until it is back."""
+    model = mini_directory().models["alpha/a1"]
+    asked: list[str] = []
+    statuses: Statuses = {"dep-alpha-a1": LOST}
+
+    def read(app: str) -> Statuses:
+        asked.append(app)
+        return statuses
+
+    watch = ReplicaWatch("app", read=read, interval_s=0.01, suspect_after_s=0.2)
+    assert watch.start()
+    try:
+        for _ in range(10):  # quick calls: answered long before they look suspicious
+            await watch.unless_lost("dep-alpha-a1", model, lambda: asyncio.sleep(0.01))
+        assert asked == []
+
+        held: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        async with asyncio.timeout(HANG_GUARD_S):
+            with pytest.raises(NoRunningReplica):
+                await watch.unless_lost("dep-alpha-a1", model, lambda: held)
+        assert asked and watch.lost("dep-alpha-a1") is not None
+
+        statuses = {"dep-alpha-a1": ("HEALTHY", {"RUNNING": 1})}  # a replica is back
+        async with asyncio.timeout(HANG_GUARD_S):
+            while watch.lost("dep-alpha-a1") is not None:
+                await asyncio.sleep(0.01)
+        settled = len(asked)
+        await asyncio.sleep(0.1)  # ten rounds with nothing lost and no call waiting
+        assert len(asked) == settled
+    finally:
+        await watch.aclose()
