@@ -15,12 +15,13 @@ only while there is a reason to: a call has waited on its deployment for more th
 `SUSPECT_AFTER_S`, or a deployment is lost now (to see it come back). A healthy app's calls
 answer well within that, so it never asks: `serve.status()` builds the whole cluster's status
 in Python (~40 ms a call on the 2-core VM), and asked every second it raised Switchyard's p99 in
-`benchmarks.overhead` (32 tokens) from 12 to 71 ms, the Ingress's event loop stalled meanwhile. The request path reads a
-dictionary: the plan drops a lost model's candidate (`lost`), and a call already waiting on it
-when it is found lost ends at once (`unless_lost`), so its chain moves on to the backup. The
-first call to a model that has just lost its replicas therefore fails over after 1-2 s, and
-later ones at once. When Serve cannot be asked, or answers something else than expected,
-nothing counts as lost: the router behaves as it did without this.
+`benchmarks.overhead` (32 tokens) from 12 to 71 ms, the Ingress's event loop stalled meanwhile.
+
+The request path reads a dictionary: the plan drops a lost model's candidate (`lost`), and a
+call already waiting on it when it is found lost ends at once (`unless_lost`), so its chain
+moves on to the backup. The first call to a model that has just lost its replicas therefore
+fails over after 1-2 s, and later ones at once. When Serve cannot be asked, or answers
+something else than expected, nothing counts as lost: the router behaves as it did without this.
 """
 
 from __future__ import annotations
