@@ -14,8 +14,8 @@ An Ingress replica asks `serve.status()` (Ray's public API), from a thread, once
 only while there is a reason to: a call has waited on its deployment for more than
 `SUSPECT_AFTER_S`, or a deployment is lost now (to see it come back). A healthy app's calls
 answer well within that, so it never asks: `serve.status()` builds the whole cluster's status
-in Python (~40 ms a call on the 2-core VM), and asked every second it raised Switchyard's p99 in
-`benchmarks.overhead` (32 tokens) from 12 to 71 ms, the Ingress's event loop stalled meanwhile.
+(32-48 ms a call from the driver on the 2-core VM), and asked every second it raised
+Switchyard's p99 in `benchmarks.overhead` (32 tokens) from 12 to 71 ms.
 
 The request path reads a dictionary: the plan drops a lost model's candidate (`lost`), and a
 call already waiting on it when it is found lost ends at once (`unless_lost`), so its chain

@@ -298,14 +298,8 @@ def _messages_row(url: str, key: str | None) -> list[str]:
     route, usage = body["switchyard"], body["usage"]
     # Anthropic's input_tokens leaves out what was read from or written to the cache.
     cache = usage.get("cache_read_input_tokens", 0) + usage.get("cache_creation_input_tokens", 0)
-    return [
-        f"{MESSAGES_CALL['model']} (Messages API)",
-        route["model"],
-        " → ".join(f"{a['model'].split('/')[1]} {a['outcome']}" for a in route["attempts"]),
-        f"{usage['input_tokens'] + cache}/{usage['output_tokens']}",
-        f"{route['cost_usd']:.6f}",
-        f"{elapsed_ms:.0f}",
-    ]
+    tokens = f"{usage['input_tokens'] + cache}/{usage['output_tokens']}"
+    return _row_from_json(f"{MESSAGES_CALL['model']} (Messages API)", route, tokens, elapsed_ms)
 
 
 def _embed_row(url: str, key: str | None) -> list[str]:
@@ -319,11 +313,17 @@ def _embed_row(url: str, key: str | None) -> list[str]:
     elapsed_ms = (time.perf_counter() - started) * 1000
     route = body["switchyard"]
     dims = len(body["data"][0]["embedding"])
+    tokens = f"{body['usage']['prompt_tokens']}/0"
+    return _row_from_json(f"embed ({dims} dims)", route, tokens, elapsed_ms)
+
+
+def _row_from_json(label: str, route: dict[str, Any], tokens: str, elapsed_ms: float) -> list[str]:
+    """A table row from the `switchyard` route an answer's JSON body carries."""
     return [
-        f"embed ({dims} dims)",
+        label,
         route["model"],
         " → ".join(f"{a['model'].split('/')[1]} {a['outcome']}" for a in route["attempts"]),
-        f"{body['usage']['prompt_tokens']}/0",
+        tokens,
         f"{route['cost_usd']:.6f}",
         f"{elapsed_ms:.0f}",
     ]
