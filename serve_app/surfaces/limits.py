@@ -64,7 +64,13 @@ async def read_json(request: Request, limits: RequestLimits) -> Any:
     except ValueError:  # UnicodeDecodeError included
         raise WireError("the body is not valid JSON") from None
     else:
-        depth = _depth(parsed, limits.max_json_depth)
+        # Every level opens with `{` or `[`, so their count bounds the depth from above (brackets
+        # inside strings only raise it): a body with no more of them than the limit needs no
+        # walk. Counting bytes runs in C; the walk is Python, ~2 % of an Ingress's CPU per call.
+        if body.count(b"{") + body.count(b"[") <= limits.max_json_depth:
+            depth = 0
+        else:
+            depth = _depth(parsed, limits.max_json_depth)
     if depth > limits.max_json_depth:
         raise WireError(f"the body's JSON is nested deeper than {limits.max_json_depth} levels")
     return parsed

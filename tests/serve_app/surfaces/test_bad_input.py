@@ -112,6 +112,23 @@ async def test_nesting_past_the_depth_limit_is_a_400_even_where_python_could_par
         assert shallow.status_code == 200
 
 
+async def test_the_depth_limit_holds_at_its_edge_and_brackets_in_text_do_not_count() -> None:
+    # The Ingress skips walking a body with no more `{`/`[` than the limit: check both sides of
+    # that shortcut. chat() alone is 3 levels (body, messages, a message) behind 3 brackets.
+    async with app_client(RequestLimits(max_json_depth=5)) as client:
+        plain = await client.post("/v1/chat/completions", json=chat())
+        assert plain.status_code == 200, plain.text
+        # 5 levels behind 7 brackets: walked, and at the limit.
+        five = {"a": {"b": {"c": {"d": 1}}}}
+        at_limit = await client.post("/v1/chat/completions", json=chat(metadata=five))
+        assert at_limit.status_code == 200, at_limit.text
+        past = await client.post("/v1/chat/completions", json=chat(metadata={"x": five}))
+        assert past.status_code == 400
+        assert "nested deeper than 5 levels" in str(error_of(past)["message"])
+        brackets = await client.post("/v1/chat/completions", json=chat("[[[{{{ text }}}]]]" * 5))
+        assert brackets.status_code == 200, brackets.text
+
+
 async def test_too_many_messages_or_too_long_a_message_is_a_400_naming_the_field() -> None:
     async with app_client(RequestLimits(max_messages=3, max_content_chars=100)) as client:
         many = {"model": "smart", "messages": [{"role": "user", "content": "hi"}] * 4}
