@@ -41,6 +41,22 @@ def estimated_tokens(characters: int) -> int:
 class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    def __reduce__(self) -> tuple[Any, tuple[str, bytes]]:
+        # Every call crosses a process as one of these (Ingress → CloudProxy and back) and Ray
+        # pickles it with cloudpickle, whose Python-level pickler visits each nested model and
+        # looks up each class by name: 20 µs out and 10 back for a short chat request. As one
+        # JSON string made and read by pydantic-core, behind one function looked up by name:
+        # about half (BENCHMARKS.md, "Gateway overhead"). by_alias: a field named after a Python
+        # keyword is read back by its wire name.
+        return (_from_json, (type(self).__name__, self.model_dump_json(by_alias=True).encode()))
+
+
+def _from_json(name: str, data: bytes) -> _Frozen:
+    """A canonical model back from `__reduce__`: every class here is a module global."""
+    model = globals()[name]
+    assert isinstance(model, type) and issubclass(model, _Frozen), name
+    return model.model_validate_json(data)
+
 
 # --- request -----------------------------------------------------------------------------------
 
