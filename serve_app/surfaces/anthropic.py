@@ -55,6 +55,7 @@ from serve_app.surfaces.common import (
     route_headers,
 )
 from serve_app.surfaces.limits import RequestLimits
+from serve_app.surfaces.raw_route import RawBodyRoute
 
 DROPPED_HEADER = "x-switchyard-dropped"
 
@@ -82,8 +83,14 @@ PREFIX = "/v1/messages"  # every path of this surface: its refusals are in Anthr
 def add_routes(app: FastAPI, host: Host) -> None:
     """Serve Anthropic's Messages API from `app`, through `host`'s gateway."""
     surface = AnthropicSurface(host)
-    app.add_api_route(PREFIX, surface.messages, methods=["POST"])
-    app.add_api_route(f"{PREFIX}/count_tokens", surface.count_tokens, methods=["POST"])
+    # The call routes skip FastAPI's dependency solving (`surfaces.raw_route`).
+    for path, endpoint in [
+        (PREFIX, surface.messages),
+        (f"{PREFIX}/count_tokens", surface.count_tokens),
+    ]:
+        app.router.add_api_route(
+            path, endpoint, methods=["POST"], route_class_override=RawBodyRoute
+        )
 
 
 class AnthropicSurface:
