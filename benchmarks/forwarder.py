@@ -8,12 +8,20 @@ upstream as it came, and the upstream's answer (or its SSE bytes) comes back as 
 It runs with the same deployment options as Switchyard's Ingress and CloudProxy
 (`AppArgs().ingress` / `.cloud_proxy`) on the same cluster, so the difference between the two is
 Switchyard's own work.
+
+`build_forwarder(..., sdk=True)` is the same forwarder with its upstream deployment calling
+through the official OpenAI SDK the way Switchyard's openai adapter does (`client.post` for raw
+JSON, aiohttp under it): the mission requires the SDK in every CloudProxy, so this is the floor
+of Switchyard's shape *with* the SDK, and the difference to the bare forwarder is the SDK's own
+cost. A baseline to read the goals against, not a goal.
 """
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import openai
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from ray import serve
@@ -57,6 +65,37 @@ class Upstream:
                 yield chunk
 
 
+class SdkUpstream:
+    """The one deployment behind the ingress, calling the upstream through the OpenAI SDK as
+    `deployments/cloud/openai_adapter.py` does (no retries, aiohttp transport, `post` for raw
+    JSON), without Switchyard's codec around it."""
+
+    def __init__(self, base_url: str) -> None:
+        self._base_url = base_url
+        self._sdk: openai.AsyncOpenAI | None = None  # made on the replica's loop
+
+    def _client(self) -> openai.AsyncOpenAI:
+        if self._sdk is None:
+            self._sdk = openai.AsyncOpenAI(
+                api_key="sandbox",
+                base_url=self._base_url,
+                max_retries=0,
+                http_client=openai.DefaultAioHttpClient(),
+            )
+        return self._sdk
+
+    async def complete(self, body: dict[str, Any]) -> dict[str, Any]:
+        raw = await self._client().post("/chat/completions", cast_to=bytes, body=body)
+        answer: dict[str, Any] = json.loads(raw)
+        return answer
+
+    async def stream(self, body: dict[str, Any]) -> AsyncIterator[bytes]:
+        chunks = await self._client().chat.completions.create(**body)
+        async for chunk in chunks:
+            yield b"data: " + chunk.model_dump_json().encode() + b"\n\n"
+        yield b"data: [DONE]\n\n"
+
+
 @serve.ingress(api)
 class ForwardIngress:
     def __init__(self, upstream: DeploymentHandle) -> None:
@@ -73,15 +112,19 @@ class ForwardIngress:
         return JSONResponse(await self._upstream.complete.remote(body))
 
 
-def build_forwarder(upstream_url: str, args: AppArgs | None = None) -> Application:
-    """Ingress → Upstream → `upstream_url`, with Switchyard's deployment options."""
+def build_forwarder(
+    upstream_url: str, args: AppArgs | None = None, *, sdk: bool = False
+) -> Application:
+    """Ingress → Upstream → `upstream_url`, with Switchyard's deployment options; `sdk`: the
+    upstream deployment calls through the OpenAI SDK (`SdkUpstream`)."""
     args = args or AppArgs()
+    prefix = "forward-sdk" if sdk else "forward"
     # mypy picks the decorator-factory overload of serve.deployment for a bare class.
-    upstream = serve.deployment(Upstream).options(  # type: ignore[attr-defined]
-        name="forward-upstream", **args.cloud_proxy.options()
+    upstream = serve.deployment(SdkUpstream if sdk else Upstream).options(  # type: ignore[attr-defined]
+        name=f"{prefix}-upstream", **args.cloud_proxy.options()
     )
     ingress = serve.deployment(ForwardIngress).options(  # type: ignore[attr-defined]
-        name="forward-ingress", **args.ingress.options()
+        name=f"{prefix}-ingress", **args.ingress.options()
     )
     app: Application = ingress.bind(upstream.bind(upstream_url))
     return app

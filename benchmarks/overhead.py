@@ -13,8 +13,10 @@ What runs (all on 127.0.0.1):
 - LiteLLM's proxy (1 worker) from `.venv-litellm`, when that environment exists;
 - the load generator (`benchmarks.load`), in a process of its own.
 
-Contenders: `upstream` (the sandbox, direct), `forwarder`, `switchyard`, `litellm`. Switchyard
-and the forwarder are reached on the fast path (Serve's direct-ingress port when it is on); when
+Contenders: `upstream` (the sandbox, direct), `forwarder`, `forwarder-sdk` (the forwarder with
+the OpenAI SDK in its upstream deployment, as in Switchyard's CloudProxy: the floor of the shape
+with the SDK the mission requires; a baseline, not a goal), `switchyard`, `litellm`. Switchyard
+and the forwarders are reached on the fast path (Serve's direct-ingress port when it is on); when
 it is on, `…-via-proxy` reach them through Serve's proxy as well, and `switchyard-front-door`
 through the front door `switchyard serve` prints (a relay in this process to that port).
 
@@ -56,8 +58,8 @@ from benchmarks.servers import (
 SHORTCUT = "fast"  # resolves to groq/gpt-oss-20b: an OpenAI-compatible provider (openai SDK)
 PROMPT = [{"role": "user", "content": "Say hello to a new customer in a few words."}]
 MAX_TOKENS = 32  # the sandbox's usual answer; `--max-tokens 8` is the tiny workload
-SWITCHYARD, FORWARDER = "switchyard", "forwarder"
-FORWARDER_PREFIX = "/forwarder"
+SWITCHYARD, FORWARDER, FORWARDER_SDK = "switchyard", "forwarder", "forwarder-sdk"
+FORWARDER_PREFIX, FORWARDER_SDK_PREFIX = "/forwarder", "/forwarder-sdk"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -86,7 +88,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=Path,
         default=None,
         metavar="DIR",
-        help="also profile the Switchyard processes with py-spy during a burst (raw samples here)",
+        help="also profile the Switchyard and forwarder processes with py-spy during a burst "
+        "(raw samples under DIR/<contender>/)",
     )
     return parser.parse_args(argv)
 
@@ -158,14 +161,21 @@ def start_cluster(args: argparse.Namespace, upstream: Server, ledger: Path) -> d
         name=FORWARDER,
         route_prefix=FORWARDER_PREFIX,
     )
+    serve.run(
+        build_forwarder(upstream.extra["openai"], app_args, sdk=True),
+        name=FORWARDER_SDK,
+        route_prefix=FORWARDER_SDK_PREFIX,
+    )
     details = serve_details()
     sy_direct, fw_direct = ingress_urls(SWITCHYARD), ingress_urls(FORWARDER)
+    sdk_direct = ingress_urls(FORWARDER_SDK)
     return {
         "proxy_url": proxy_url,
         # What `switchyard serve` prints: its front door, in this (the driver's) process.
         "switchyard_front_door": open_front_door(SWITCHYARD).url,
         "switchyard_direct": sy_direct[0] if sy_direct else None,
         "forwarder_direct": fw_direct[0] if fw_direct else None,
+        "forwarder-sdk_direct": sdk_direct[0] if sdk_direct else None,
         "app_args": app_args.model_dump(
             mode="json", exclude={"sandbox_urls", "ledger_path", "admin_key_sha256"}
         ),
@@ -183,6 +193,11 @@ def start_cluster(args: argparse.Namespace, upstream: Server, ledger: Path) -> d
             "forwarder": {
                 "ingress": processes.replica_pids(details, FORWARDER, "forward-ingress"),
                 "upstream": processes.replica_pids(details, FORWARDER, "forward-upstream"),
+                "proxy": processes.titled(os.getpid(), "ray::ProxyActor"),
+            },
+            "forwarder-sdk": {
+                "ingress": processes.replica_pids(details, FORWARDER_SDK, "forward-sdk-ingress"),
+                "upstream": processes.replica_pids(details, FORWARDER_SDK, "forward-sdk-upstream"),
                 "proxy": processes.titled(os.getpid(), "ray::ProxyActor"),
             },
         },
@@ -213,6 +228,11 @@ def targets(
             (cluster["forwarder_direct"] or proxy + FORWARDER_PREFIX) + chat,
             upstream_body,
         ),
+        Target(
+            FORWARDER_SDK,
+            (cluster["forwarder-sdk_direct"] or proxy + FORWARDER_SDK_PREFIX) + chat,
+            upstream_body,
+        ),
         Target(SWITCHYARD, (cluster["switchyard_direct"] or proxy) + chat, gateway_body, keyed),
         Target(
             "switchyard-rate-limited",
@@ -239,7 +259,7 @@ def memory_pids(
 ) -> dict[str, dict[str, int]]:
     """Contender -> {process label: PID}: the processes each request passes through."""
     out: dict[str, dict[str, int]] = {"upstream": {"sandbox": upstream.pid}}
-    for app in (FORWARDER, SWITCHYARD):
+    for app in (FORWARDER, FORWARDER_SDK, SWITCHYARD):
         labelled: dict[str, int] = {}
         for label, pids in cluster["pids"][app].items():
             if label == "proxy" and cluster[f"{app}_direct"]:
@@ -265,14 +285,15 @@ def peaks(pids: dict[str, int]) -> dict[str, float]:
     }
 
 
-def profile_switchyard(
+def profile(
     target: Target, pids: dict[str, int], args: argparse.Namespace
 ) -> dict[str, dict[str, float]]:
-    """py-spy on the Switchyard processes during one burst at `--concurrency`: the share of each
-    one's CPU samples by whose code was running (`benchmarks.cpu_profile`)."""
+    """py-spy on one contender's processes during one burst at `--concurrency`: the share of
+    each one's CPU samples by whose code was running (`benchmarks.cpu_profile`); the raw samples
+    under `--py-spy`/<contender>/."""
     assert args.py_spy is not None
     plan = Plan([target], ["concurrent"], 1, args.requests, args.concurrency, warmup=0)
-    raws = cpu_profile.record(pids, args.py_spy, lambda: run_load(plan))
+    raws = cpu_profile.record(pids, args.py_spy / target.name, lambda: run_load(plan))
     return {label: cpu_profile.summarize(raw) for label, raw in raws.items()}
 
 
@@ -333,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
 
         report["memory_burst"] = {}
         for target in chosen:
-            if target.name in (SWITCHYARD, FORWARDER, "litellm"):
+            if target.name in (SWITCHYARD, FORWARDER, FORWARDER_SDK, "litellm"):
                 on_path = {**pids[target.name], "sandbox": upstream.pid}
                 burst = measured_burst(
                     target, on_path, args.memory_requests, args.memory_concurrency
@@ -341,8 +362,12 @@ def main(argv: list[str] | None = None) -> int:
                 del burst["latency_ms"]
                 report["memory_burst"][target.name] = burst
         if args.py_spy is not None:
-            sy = next(t for t in chosen if t.name == SWITCHYARD)
-            report["profile"] = profile_switchyard(sy, pids[SWITCHYARD], args)
+            # The forwarder too: its profile is the baseline each share is read against.
+            report["profile"] = {
+                t.name: profile(t, pids[t.name], args)
+                for t in chosen
+                if t.name in (SWITCHYARD, FORWARDER, FORWARDER_SDK)
+            }
     finally:
         if cluster is not None:
             from serve_app.dev.local_cluster import stop_local_cluster
@@ -357,6 +382,18 @@ def main(argv: list[str] | None = None) -> int:
     bursts = report["memory_burst"]
     if SWITCHYARD in bursts and FORWARDER in bursts:
         report["ratios"]["cpu_vs_forwarder"] = cpu_ratio(bursts, SWITCHYARD, FORWARDER)
+    # Against the forwarder with the SDK: what is left of the gap once the SDK the mission
+    # requires is on both sides (printed beside the goals, not as one).
+    beside: dict[str, float] = {}
+    if FORWARDER_SDK in figures and SWITCHYARD in figures:
+        sdk = figures[FORWARDER_SDK]
+        beside["rps_vs_forwarder_sdk"] = figures[SWITCHYARD].rps / sdk.rps if sdk.rps else 0.0
+        beside["p50_vs_forwarder_sdk_ms"] = figures[SWITCHYARD].p50_ms - sdk.p50_ms
+        if FORWARDER_SDK in bursts and SWITCHYARD in bursts:
+            beside["cpu_vs_forwarder_sdk"] = cpu_ratio(bursts, SWITCHYARD, FORWARDER_SDK)
+        if FORWARDER in bursts and FORWARDER_SDK in bursts:
+            beside["forwarder_sdk_cpu_vs_forwarder"] = cpu_ratio(bursts, FORWARDER_SDK, FORWARDER)
+    report["beside_the_sdk_forwarder"] = beside
     if SWITCHYARD in bursts:
         peaks_mb = bursts[SWITCHYARD]["peak_rss_mb"]
         report["ratios"]["peak_rss_mb"] = max(
@@ -377,12 +414,15 @@ def main(argv: list[str] | None = None) -> int:
             f"alone at {args.memory_concurrency} concurrent, {name}: {burst['rps']:.0f} req/s, "
             f"{burst['errors']} errors; peak RSS MB: {memory}; CPU ms/request: {cpu}"
         )
-    for label, shares in report.get("profile", {}).items():
-        top = ", ".join(f"{name} {share:.0%}" for name, share in list(shares.items())[:6])
-        print(f"CPU samples of switchyard {label}: {top}")
+    for contender, by_process in report.get("profile", {}).items():
+        for label, shares in by_process.items():
+            top = ", ".join(f"{name} {share:.0%}" for name, share in list(shares.items())[:6])
+            print(f"CPU samples of {contender} {label}: {top}")
     print()
     for line in verdicts(report["ratios"]):
         print(line)
+    for name, value in beside.items():
+        print(f"beside the SDK forwarder, {name}: {value:.2f}")
     if args.out is not None:
         args.out.write_text(json.dumps(report, indent=2, default=str))
         print(f"\nwritten: {args.out}")
