@@ -19,7 +19,9 @@ def register(subparsers: Subparsers) -> None:
         "eval",
         help="train a router between a strong and a weak model on outcome tables and report, "
         "on held-out rows, the cost it saves at a target quality beside random, category and "
-        "oracle routing",
+        "oracle routing. With several files the learned router knows the category (file) the "
+        "call came through, as the category router does, beside the prompt's text; the "
+        "text-only router is reported beside it",
     )
     evaluate.add_argument(
         "--outcomes",
@@ -130,6 +132,12 @@ def _eval(args: argparse.Namespace) -> int:
 
     rows = [
         ["learned router", pct(report.strong_share), pct(report.quality), pct(report.cost_saved)],
+        [
+            "text only (no category)",
+            "",
+            pct(report.text_only_quality),
+            pct(report.text_only_cost_saved),
+        ],
         ["random routing", "", pct(report.target), pct(report.random_cost_saved)],
         ["category router", "", pct(report.category_quality), pct(report.category_cost_saved)],
         [
@@ -137,6 +145,12 @@ def _eval(args: argparse.Namespace) -> int:
             "",
             pct(report.category_quality),
             pct(report.cost_saved_at_category_quality),
+        ],
+        [
+            "text only, at category's quality*",
+            "",
+            pct(report.category_quality),
+            pct(report.text_only_cost_saved_at_category_quality),
         ],
         ["oracle", "", pct(report.target), pct(report.oracle_cost_saved)],
     ]

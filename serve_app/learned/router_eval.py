@@ -3,12 +3,17 @@
 Given outcome tables (`serve_app.learned.outcomes`), split the rows once with a fixed seed, train
 on one part, and report on the held-out part what each way of routing costs at a target quality:
 
-- **learned**: a text classifier (TF-IDF of the prompt's words and word pairs, logistic
-  regression) estimates the chance that the weak model does no worse than the strong one on this
-  prompt (the weak one is right, or both are wrong); a prompt goes to the weak model when that
-  chance clears a threshold. The threshold is chosen on the training part only, from
-  cross-validated predictions: lowered from all-strong until the quality first falls below the
-  target (`safe_threshold`);
+- **learned**: a per-prompt score (`serve_app.learned.prompt_scores`) says how well the weak
+  model should do on the prompt; the prompt goes to the weak model when it clears a threshold.
+  With several files the score is category-aware: it knows the category (file) the call came
+  through, as the category router does (in Switchyard a learned policy serves one shortcut, and
+  that shortcut is the call's category), beside the prompt's text; its threshold is chosen on the
+  training rows the way the category router's categories are: the most calls to the weak model
+  that keep the training rows at the target (`choose_threshold`). With one file the score is the
+  text alone;
+- **text only** (reported beside it): the text score alone, with no category, its threshold
+  chosen on cross-validated training rows: lowered from all-strong until the quality first falls
+  below the target (`safe_threshold`);
 - **random**: each call goes to the strong model with the probability that reaches the target in
   expectation (computed exactly from the held-out accuracies, so it has no sampling noise);
 - **category** (several files only): each file is a category; whole categories go to the weak
@@ -20,6 +25,11 @@ the strong model's quality). Cost assumes every call costs its model's blended p
 times the same number of tokens (the tables have no token counts); `cost_saved` is against
 sending every call to the strong model. The prompt features here are TF-IDF, not the embedding
 model the live router would use: they need nothing but scikit-learn and run in seconds.
+
+A threshold chosen on the training rows' in-sample category figures lands below the target on
+held-out rows about as often as the category router's does (both pick what happened to go well
+on the training half); `quality` says where it landed, and `cost_saved_at_category_quality`
+compares the two routers at one quality.
 """
 
 from __future__ import annotations
@@ -30,6 +40,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from serve_app.learned.outcomes import Outcomes
+from serve_app.learned.prompt_scores import category_aware_scores, text_scores
 
 Mask = NDArray[np.bool_]
 
@@ -62,6 +73,11 @@ class Report:
     # off the held-out curve: a like-for-like comparison of how the two rank prompts (the two
     # chosen thresholds land at different qualities), not a saving a deployed router would see.
     cost_saved_at_category_quality: float | None
+    # The text-only router (no category) beside it: its held-out quality, saving, and saving at
+    # the category router's quality; equal to the learned router's with one file.
+    text_only_quality: float
+    text_only_cost_saved: float
+    text_only_cost_saved_at_category_quality: float | None
     # The learned router's held-out (strong share, quality) at every threshold, for the plot.
     curve: list[tuple[float, float]] = field(default_factory=list)
 
@@ -78,6 +94,11 @@ class Report:
             "oracle_cost_saved": self.oracle_cost_saved,
             "category_quality": self.category_quality,
             "cost_saved_at_category_quality": self.cost_saved_at_category_quality,
+            "text_only_quality": self.text_only_quality,
+            "text_only_cost_saved": self.text_only_cost_saved,
+            "text_only_cost_saved_at_category_quality": (
+                self.text_only_cost_saved_at_category_quality
+            ),
         }
 
 
@@ -149,39 +170,34 @@ def _category_weak_set(outcomes: Outcomes, train: NDArray[np.intp], target: floa
 def evaluate(
     outcomes: Outcomes, prices: Prices, *, target: float, seed: int, test_size: float = 0.5
 ) -> Report:
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import cross_val_predict, train_test_split
+    from sklearn.model_selection import train_test_split
 
     strong, weak = np.array(outcomes.strong), np.array(outcomes.weak)
-    rows = np.arange(len(outcomes))
+    categories = np.array(outcomes.categories)
     train, test = train_test_split(
-        rows, test_size=test_size, random_state=seed, stratify=np.array(outcomes.categories)
+        np.arange(len(outcomes)), test_size=test_size, random_state=seed, stratify=categories
     )
-    prompts = np.array(outcomes.prompts, dtype=object)
-    weak_no_worse = weak | ~strong
-    vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
-    features_train = vectorizer.fit_transform(prompts[train])
-    classifier = LogisticRegression(max_iter=2000, random_state=seed)
-    if len(set(weak_no_worse[train])) < 2:
-        raise ValueError("the training rows have one outcome only: nothing to learn from")
-    cross_scores = cross_val_predict(
-        classifier, features_train, weak_no_worse[train], cv=5, method="predict_proba"
-    )[:, 1]
-    threshold = safe_threshold(cross_scores, strong[train], weak[train], target)
-    classifier.fit(features_train, weak_no_worse[train])
-    test_scores = classifier.predict_proba(vectorizer.transform(prompts[test]))[:, 1]
-    to_strong = test_scores < threshold
-    s_test, w_test = strong[test], weak[test]
+    s_train, w_train, s_test, w_test = strong[train], weak[train], strong[test], weak[test]
+    text = text_scores(outcomes.prompts, weak | ~strong, train, test, seed)
+    text_to_strong = text[1] < safe_threshold(text[0], s_train, w_train, target)
+    several = len(set(outcomes.categories)) > 1
+    if several:
+        weak_gain = weak.astype(np.int_) - strong.astype(np.int_)
+        train_scores, test_scores = category_aware_scores(
+            outcomes.categories, weak_gain, text, train, test
+        )
+        to_strong = test_scores < choose_threshold(train_scores, s_train, w_train, target)
+    else:
+        test_scores, to_strong = text[1], text_to_strong
 
-    category_saved = category_quality = saved_at_category_quality = None
-    if len(set(outcomes.categories)) > 1:
+    category_saved = category_quality = saved_at_category_quality = text_at_category = None
+    if several:
         weak_set = _category_weak_set(outcomes, train, target)
-        category_to_strong = ~np.isin(np.array(outcomes.categories)[test], list(weak_set))
+        category_to_strong = ~np.isin(categories[test], list(weak_set))
         category_saved = prices.cost_saved(float(category_to_strong.mean()))
         category_quality = quality_of(category_to_strong, s_test, w_test)
-        matched = choose_threshold(test_scores, s_test, w_test, category_quality)
-        saved_at_category_quality = prices.cost_saved(float((test_scores < matched).mean()))
+        saved_at_category_quality = _saved_at(test_scores, s_test, w_test, category_quality, prices)
+        text_at_category = _saved_at(text[1], s_test, w_test, category_quality, prices)
 
     curve = [
         (float((test_scores < t).mean()), quality_of(test_scores < t, s_test, w_test))
@@ -200,5 +216,16 @@ def evaluate(
         category_cost_saved=category_saved,
         category_quality=category_quality,
         cost_saved_at_category_quality=saved_at_category_quality,
+        text_only_quality=quality_of(text_to_strong, s_test, w_test),
+        text_only_cost_saved=prices.cost_saved(float(text_to_strong.mean())),
+        text_only_cost_saved_at_category_quality=text_at_category,
         curve=curve,
     )
+
+
+def _saved_at(
+    scores: NDArray[np.float64], strong: Mask, weak: Mask, quality: float, prices: Prices
+) -> float:
+    """The saving at `quality`, the threshold read off these (held-out) rows' own curve."""
+    threshold = choose_threshold(scores, strong, weak, quality)
+    return prices.cost_saved(float((scores < threshold).mean()))

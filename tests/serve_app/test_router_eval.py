@@ -14,6 +14,7 @@ import pytest
 
 from serve_app.cli import main
 from serve_app.learned.outcomes import OutcomeTableError, read_outcomes
+from serve_app.learned.prompt_scores import category_aware_scores
 from serve_app.learned.router_eval import (
     Prices,
     choose_threshold,
@@ -27,14 +28,26 @@ EASY = ["capital of a country", "colour of the sky", "sum of two small numbers",
 HARD = ["eigenvalues of a matrix", "proof by induction", "contour integral", "group homomorphism"]
 
 
-def _table(path: Path, topics: list[str], weak_right: bool, rows: int, seed: int) -> Path:
+def _table(
+    path: Path,
+    topics: list[str],
+    weak_right: bool | list[str],
+    rows: int,
+    seed: int,
+    slips: float = 0.0,
+) -> Path:
+    """`weak_right`: whether the weak model is right on every row, or the topics it gets right
+    (but for a share `slips` of them, drawn at random)."""
     rng = random.Random(seed)
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["prompt", WEAK, STRONG])
         for i in range(rows):
-            prompt = f"Question {i} about the {rng.choice(topics)}, variant {rng.randint(0, 9)}"
-            writer.writerow([prompt, str(weak_right), "True"])
+            topic = rng.choice(topics)
+            right = topic in weak_right if isinstance(weak_right, list) else weak_right
+            right = right and (slips == 0 or rng.random() >= slips)
+            prompt = f"Question {i} about the {topic}, variant {rng.randint(0, 9)}"
+            writer.writerow([prompt, str(right), "True"])
     return path
 
 
@@ -77,6 +90,63 @@ def test_a_learned_router_sends_what_the_weak_model_can_do_to_it(
     assert figures["cost_saved_at_category_quality"] == pytest.approx(0.45, abs=0.05)
 
 
+def test_the_learned_router_knows_the_category_the_call_came_through(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Both files ask about the same topics; the weak model is right on all of one file and none
+    # of the other. The text cannot tell them apart; the category (the file) can.
+    topics = EASY + HARD
+    same_text = [
+        _table(tmp_path / "easy.csv", topics, weak_right=True, rows=200, seed=1),
+        _table(tmp_path / "hard.csv", topics, weak_right=False, rows=200, seed=2),
+    ]
+    figures = _figures(same_text, capsys)
+    # The easy file, whole (0.45 saved), and perhaps a few hard prompts within the 5 % allowed.
+    assert figures["quality"] >= 0.95
+    assert 0.42 <= figures["cost_saved"] <= 0.52
+    assert figures["category_cost_saved"] == pytest.approx(0.45, abs=0.03)
+    assert figures["text_only_cost_saved"] < 0.15
+
+
+def test_the_learned_router_refines_a_category_by_the_prompt(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # In file a the weak model is right on 9 in 10 of the easy topics and none of the hard ones;
+    # in file b on nothing. Giving either file whole to the weak model loses half its answers or
+    # more, so the category router sends nothing; the text alone cannot either (easy prompts of
+    # b are lost). Knowing both, the learned router sends the easy prompts of a, a quarter of the
+    # calls, to the weak model: 2.5 % of the answers lost, within the 5 % the target allows.
+    topics = EASY + HARD
+    mixed = [
+        _table(tmp_path / "a.csv", topics, weak_right=EASY, rows=200, seed=1, slips=0.1),
+        _table(tmp_path / "b.csv", topics, weak_right=False, rows=200, seed=2),
+    ]
+    figures = _figures(mixed, capsys)
+    assert figures["category_cost_saved"] == 0.0
+    # The text alone, at that quality (all answers kept), finds no prompt to send away.
+    assert figures["category_quality"] == 1.0
+    assert figures["text_only_cost_saved_at_category_quality"] < 0.05
+    assert figures["quality"] == pytest.approx(0.975, abs=0.015)
+    # Its threshold keeps the training rows at the target and sends every such prompt away.
+    assert figures["strong_share"] == pytest.approx(0.75, abs=0.05)
+    assert figures["cost_saved"] == pytest.approx(0.225, abs=0.05)
+
+
+def test_category_aware_scores_rank_categories_then_prompts() -> None:
+    # The weak model gains nothing on category x on average and loses 3 answers in 4 on y; in
+    # both, the prompts with the higher text scores are the ones it does better on.
+    categories = ["x", "x", "x", "x", "y", "y", "y", "y"]
+    gain = np.array([1, 0, 0, -1, 0, -1, -1, -1])
+    text = np.array([0.9, 0.8, 0.3, 0.2, 0.9, 0.8, 0.3, 0.2])
+    rows = np.arange(8)
+    train_scores, test_scores = category_aware_scores(categories, gain, (text, text), rows, rows)
+    assert test_scores == pytest.approx(train_scores)
+    x, y = train_scores[:4], train_scores[4:]
+    # Each category's prompts in the text's order, and the same prompt scores higher in x.
+    assert list(np.argsort(-x)) == [0, 1, 2, 3] and list(np.argsort(-y)) == [0, 1, 2, 3]
+    assert (x - y > 0.5).all()  # 0.75 between the categories' means, less the ridge's shrinkage
+
+
 def test_the_table_and_the_plot(
     tables: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -84,7 +154,8 @@ def test_the_table_and_the_plot(
     argv += ["--weak", WEAK, "--strong-price", "10", "--weak-price", "1"]
     assert main([*argv, "--plot", str(tmp_path / "plot.png")]) == 0
     out = capsys.readouterr().out
-    for router in ("learned router", "random routing", "category router", "oracle"):
+    routers = ("learned router", "text only", "random routing", "category router", "oracle")
+    for router in routers:
         assert router in out
     assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
