@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from benchmarks import processes
-from benchmarks.overhead import FORWARDER, SWITCHYARD, start_cluster
+from benchmarks.overhead import FORWARDER, SWITCHYARD, start_default_cluster
 from benchmarks.servers import start_sandbox
 
 
@@ -28,8 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="switchyard-idle-"))
     upstream = start_sandbox(work)
     try:
-        options = argparse.Namespace(ray_env=[], ingress=None, cloud_proxy=None)
-        cluster = start_cluster(options, upstream, work / "ledger.sqlite")
+        cluster = start_default_cluster(upstream, work / "ledger.sqlite")
         pids = {
             f"{app} {label}": found[0]
             for app in (SWITCHYARD, FORWARDER)

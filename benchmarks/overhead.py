@@ -204,6 +204,12 @@ def start_cluster(args: argparse.Namespace, upstream: Server, ledger: Path) -> d
     }
 
 
+def start_default_cluster(upstream: Server, ledger: Path) -> dict[str, Any]:
+    """`start_cluster` with Switchyard's shipped settings (no `--ray-env` or overrides)."""
+    options = argparse.Namespace(ray_env=[], ingress=None, cloud_proxy=None)
+    return start_cluster(options, upstream, ledger)
+
+
 def targets(
     cluster: dict[str, Any],
     upstream: Server,
