@@ -10,24 +10,25 @@ It runs with the same deployment options as Switchyard's Ingress and CloudProxy
 Switchyard's own work.
 
 `build_forwarder(..., sdk=True)` is the same forwarder with its upstream deployment calling
-through the official OpenAI SDK the way Switchyard's openai adapter does (`client.post` for raw
-JSON, aiohttp under it): the mission requires the SDK in every CloudProxy, so this is the floor
-of Switchyard's shape *with* the SDK, and the difference to the bare forwarder is the SDK's own
-cost. A baseline to read the goals against, not a goal.
+through the official OpenAI SDK by the openai adapter's own call (`OpenAIAdapter.post_chat`:
+the SDK's `post` for raw JSON, aiohttp under it), without Switchyard's codec. The mission
+requires the SDK in every CloudProxy, so this is the floor of Switchyard's shape *with* the SDK,
+and the difference to the bare forwarder is the SDK's own cost. A baseline to read the goals
+against, not a goal.
 """
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-import openai
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from ray import serve
 from ray.serve.deployment import Application
 from ray.serve.handle import DeploymentHandle
 
+from deployments.cloud.base import Timeouts
+from deployments.cloud.openai_adapter import OpenAIAdapter
 from serve_app.app.builder import AppArgs
 from serve_app.app.handles import this_process_transport
 
@@ -65,35 +66,22 @@ class Upstream:
                 yield chunk
 
 
-class SdkUpstream:
-    """The one deployment behind the ingress, calling the upstream through the OpenAI SDK as
-    `deployments/cloud/openai_adapter.py` does (no retries, aiohttp transport, `post` for raw
-    JSON), without Switchyard's codec around it."""
+class SdkUpstream(Upstream):
+    """The one deployment behind the ingress, calling the upstream through the OpenAI SDK the
+    way a CloudProxy does: `OpenAIAdapter.post_chat`, the adapter's own SDK call (no retries,
+    aiohttp under the SDK), without Switchyard's codec around it. Streams go as the bare
+    forwarder's do (aiohttp): the benchmark compares non-streamed calls with it."""
 
     def __init__(self, base_url: str) -> None:
+        super().__init__(base_url)
+        self._adapter: OpenAIAdapter | None = None  # made on the replica's loop
         self._base_url = base_url
-        self._sdk: openai.AsyncOpenAI | None = None  # made on the replica's loop
-
-    def _client(self) -> openai.AsyncOpenAI:
-        if self._sdk is None:
-            self._sdk = openai.AsyncOpenAI(
-                api_key="sandbox",
-                base_url=self._base_url,
-                max_retries=0,
-                http_client=openai.DefaultAioHttpClient(),
-            )
-        return self._sdk
 
     async def complete(self, body: dict[str, Any]) -> dict[str, Any]:
-        raw = await self._client().post("/chat/completions", cast_to=bytes, body=body)
-        answer: dict[str, Any] = json.loads(raw)
+        if self._adapter is None:
+            self._adapter = OpenAIAdapter("sandbox", self._base_url, "sandbox", Timeouts())
+        answer: dict[str, Any] = await self._adapter.post_chat(body)
         return answer
-
-    async def stream(self, body: dict[str, Any]) -> AsyncIterator[bytes]:
-        chunks = await self._client().chat.completions.create(**body)
-        async for chunk in chunks:
-            yield b"data: " + chunk.model_dump_json().encode() + b"\n\n"
-        yield b"data: [DONE]\n\n"
 
 
 @serve.ingress(api)

@@ -77,14 +77,19 @@ class OpenAIAdapter:
     async def complete(self, req: ChatRequest) -> ChatResult:
         params = self._params(req)
         with self._map_errors(req.model):
-            # The SDK's generic `post` (its documented way to call an endpoint for raw JSON):
-            # the same client, key, transport, timeouts and status errors as
-            # `chat.completions.create`, without its typed transform of the request and its
-            # response models, which took about a fifth of this replica's CPU per call
-            # (BENCHMARKS.md, "Gateway overhead"). The codec reads the JSON; a body that is not
-            # a completion raises ValueError/AttributeError, mapped to MalformedResponse.
-            body = await self._client.post(_CHAT_PATH, cast_to=bytes, body=params)
-            return openai_format.chat_result_from_openai(json.loads(body))
+            # The codec reads the JSON; a body that is not a completion raises
+            # ValueError/AttributeError, mapped to MalformedResponse.
+            return openai_format.chat_result_from_openai(await self.post_chat(params))
+
+    async def post_chat(self, params: dict[str, Any]) -> Any:
+        """One chat completion's JSON body, as parsed, for OpenAI wire `params`; the SDK's own
+        errors, unmapped. The SDK's generic `post` (its documented way to call an endpoint for
+        raw JSON): the same client, key, transport, timeouts and status errors as
+        `chat.completions.create`, without its typed transform of the request and its response
+        models, which took about a fifth of this replica's CPU per call (BENCHMARKS.md, "Gateway
+        overhead"). The overhead benchmark's SDK forwarder calls it too, so that it measures
+        this very call."""
+        return json.loads(await self._client.post(_CHAT_PATH, cast_to=bytes, body=params))
 
     async def stream(self, req: ChatRequest) -> AsyncIterator[ChatChunk]:
         params = self._params(req)
