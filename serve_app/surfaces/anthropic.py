@@ -55,7 +55,7 @@ from serve_app.surfaces.common import (
     route_headers,
 )
 from serve_app.surfaces.limits import RequestLimits
-from serve_app.surfaces.raw_route import RawBodyRoute
+from serve_app.surfaces.raw_route import add_call_route
 
 DROPPED_HEADER = "x-switchyard-dropped"
 
@@ -83,14 +83,8 @@ PREFIX = "/v1/messages"  # every path of this surface: its refusals are in Anthr
 def add_routes(app: FastAPI, host: Host) -> None:
     """Serve Anthropic's Messages API from `app`, through `host`'s gateway."""
     surface = AnthropicSurface(host)
-    # The call routes skip FastAPI's dependency solving (`surfaces.raw_route`).
-    for path, endpoint in [
-        (PREFIX, surface.messages),
-        (f"{PREFIX}/count_tokens", surface.count_tokens),
-    ]:
-        app.router.add_api_route(
-            path, endpoint, methods=["POST"], route_class_override=RawBodyRoute
-        )
+    add_call_route(app, PREFIX, surface.messages)
+    add_call_route(app, f"{PREFIX}/count_tokens", surface.count_tokens)
 
 
 class AnthropicSurface:

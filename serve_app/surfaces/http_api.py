@@ -36,7 +36,7 @@ from serve_app.surfaces.admin import KeyAdmin
 from serve_app.surfaces.auth import AuthMiddleware, SurfaceRefusal, caller_of, refusal
 from serve_app.surfaces.common import JSONAnswer
 from serve_app.surfaces.limits import RequestLimits
-from serve_app.surfaces.raw_route import RawBodyRoute
+from serve_app.surfaces.raw_route import add_call_route
 from serve_app.surfaces.spend_query import spend_query
 
 logger = logging.getLogger("switchyard.http")
@@ -76,14 +76,8 @@ class HttpApi:
         api = FastAPI(
             title="Switchyard", summary="An LLM routing gateway: name the job, not the model."
         )
-        # The call routes skip FastAPI's dependency solving (`surfaces.raw_route`).
-        for path, endpoint in [
-            ("/v1/chat/completions", self.chat_completions),
-            ("/v1/embeddings", self.embeddings),
-        ]:
-            api.router.add_api_route(
-                path, endpoint, methods=["POST"], route_class_override=RawBodyRoute
-            )
+        add_call_route(api, "/v1/chat/completions", self.chat_completions)
+        add_call_route(api, "/v1/embeddings", self.embeddings)
         api.add_api_route("/v1/models", self.models, methods=["GET"])
         api.add_api_route("/v1/providers", self.providers, methods=["GET"])
         api.add_api_route("/v1/spend", self.spend, methods=["GET"])

@@ -15,6 +15,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.routing import request_response
 
@@ -27,3 +28,8 @@ class RawBodyRoute(APIRoute):
         if parameters != ["request"] or not inspect.iscoroutinefunction(endpoint):
             raise TypeError(f"{path}: a RawBodyRoute endpoint is `async def f(request)`")
         self.app = request_response(endpoint)
+
+
+def add_call_route(app: FastAPI, path: str, endpoint: Callable[..., Any]) -> None:
+    """Serve `endpoint` (`async def f(request)`) for POSTs to `path` as a `RawBodyRoute`."""
+    app.router.add_api_route(path, endpoint, methods=["POST"], route_class_override=RawBodyRoute)

@@ -6,7 +6,7 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request, Response
 
-from serve_app.surfaces.raw_route import RawBodyRoute
+from serve_app.surfaces.raw_route import add_call_route
 
 
 async def echo(request: Request) -> Response:
@@ -15,7 +15,7 @@ async def echo(request: Request) -> Response:
 
 async def test_a_raw_route_answers_and_is_in_the_openapi_document() -> None:
     app = FastAPI()
-    app.router.add_api_route("/echo", echo, methods=["POST"], route_class_override=RawBodyRoute)
+    add_call_route(app, "/echo", echo)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         answer = await client.post("/echo?ignored=1", content=b'{"a": 1}')
@@ -35,6 +35,4 @@ def test_an_endpoint_that_needs_injection_is_refused() -> None:
     app = FastAPI()
     for endpoint in (wants_a_query, not_async):
         with pytest.raises(TypeError, match="RawBodyRoute endpoint"):
-            app.router.add_api_route(
-                "/x", endpoint, methods=["POST"], route_class_override=RawBodyRoute
-            )
+            add_call_route(app, "/x", endpoint)
