@@ -156,16 +156,15 @@ def start_cluster(args: argparse.Namespace, upstream: Server, ledger: Path) -> d
         **overrides,
     )
     serve.run(build_app(app_args), name=SWITCHYARD, route_prefix="/")
-    serve.run(
-        build_forwarder(upstream.extra["openai"], app_args),
-        name=FORWARDER,
-        route_prefix=FORWARDER_PREFIX,
-    )
-    serve.run(
-        build_forwarder(upstream.extra["openai"], app_args, sdk=True),
-        name=FORWARDER_SDK,
-        route_prefix=FORWARDER_SDK_PREFIX,
-    )
+    for name, prefix, sdk in (
+        (FORWARDER, FORWARDER_PREFIX, False),
+        (FORWARDER_SDK, FORWARDER_SDK_PREFIX, True),
+    ):
+        serve.run(
+            build_forwarder(upstream.extra["openai"], app_args, sdk=sdk),
+            name=name,
+            route_prefix=prefix,
+        )
     details = serve_details()
     sy_direct, fw_direct = ingress_urls(SWITCHYARD), ingress_urls(FORWARDER)
     sdk_direct = ingress_urls(FORWARDER_SDK)
@@ -190,15 +189,14 @@ def start_cluster(args: argparse.Namespace, upstream: Server, ledger: Path) -> d
                 "cloud-groq": processes.replica_pids(details, SWITCHYARD, "cloud-groq"),
                 "proxy": processes.titled(os.getpid(), "ray::ProxyActor"),
             },
-            "forwarder": {
-                "ingress": processes.replica_pids(details, FORWARDER, "forward-ingress"),
-                "upstream": processes.replica_pids(details, FORWARDER, "forward-upstream"),
-                "proxy": processes.titled(os.getpid(), "ray::ProxyActor"),
-            },
-            "forwarder-sdk": {
-                "ingress": processes.replica_pids(details, FORWARDER_SDK, "forward-sdk-ingress"),
-                "upstream": processes.replica_pids(details, FORWARDER_SDK, "forward-sdk-upstream"),
-                "proxy": processes.titled(os.getpid(), "ray::ProxyActor"),
+            **{
+                app: {
+                    "ingress": processes.replica_pids(details, app, f"{prefix}-ingress"),
+                    "upstream": processes.replica_pids(details, app, f"{prefix}-upstream"),
+                    "proxy": processes.titled(os.getpid(), "ray::ProxyActor"),
+                }
+                # build_forwarder's deployment names
+                for app, prefix in ((FORWARDER, "forward"), (FORWARDER_SDK, "forward-sdk"))
             },
         },
     }
