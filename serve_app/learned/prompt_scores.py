@@ -37,16 +37,25 @@ def text_scores(
     estimated chance that the weak model does no worse."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import cross_val_predict
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-    if len(set(weak_no_worse[train])) < 2:
+    fewest = int(min(weak_no_worse[train].sum(), (~weak_no_worse[train]).sum()))
+    if fewest == 0:
         raise ValueError("the training rows have one outcome only: nothing to learn from")
+    if fewest < 2:
+        raise ValueError(
+            "only one training row has the rarer outcome (the weak model doing worse than the "
+            "strong one, or no worse): too few to cross-validate on"
+        )
     text = np.array(prompts, dtype=object)
     vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
     features_train = vectorizer.fit_transform(text[train])
     classifier = LogisticRegression(max_iter=2000, random_state=seed)
+    # Five folds, or fewer when the rarer outcome has fewer rows: every fold's training part
+    # must hold both outcomes (a small table where one model is almost always right).
+    folds = StratifiedKFold(n_splits=min(5, fewest))
     cross = cross_val_predict(
-        classifier, features_train, weak_no_worse[train], cv=5, method="predict_proba"
+        classifier, features_train, weak_no_worse[train], cv=folds, method="predict_proba"
     )[:, 1]
     classifier.fit(features_train, weak_no_worse[train])
     held_out = classifier.predict_proba(vectorizer.transform(text[test]))[:, 1]
