@@ -7,9 +7,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from serve_app.commands import Subparsers
 from serve_app.commands._table import table
+
+if TYPE_CHECKING:
+    from serve_app.learned.over_splits import OverSplits
 
 
 def register(subparsers: Subparsers) -> None:
@@ -58,6 +62,16 @@ def register(subparsers: Subparsers) -> None:
     )
     evaluate.add_argument("--seed", type=int, default=0, help="the split's seed (default 0)")
     evaluate.add_argument(
+        "--splits",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run on N splits (seeds SEED .. SEED+N-1) and report each figure's mean and "
+        "standard deviation, and the learned router's saving minus random's and the category "
+        "router's split by split (default 1). One split of a small table moves the quality a "
+        "chosen threshold lands at by points; the mean over splits tells the router from luck",
+    )
+    evaluate.add_argument(
         "--held-out",
         type=float,
         default=0.5,
@@ -94,30 +108,43 @@ def _register_train(commands: Subparsers) -> None:
 
 def _eval(args: argparse.Namespace) -> int:
     from serve_app.learned.outcomes import OutcomeTableError, read_outcomes
-    from serve_app.learned.router_eval import Prices, evaluate
+    from serve_app.learned.over_splits import evaluate_over_splits
+    from serve_app.learned.router_eval import Prices, Report, evaluate
 
     problem = _bad_outcomes_or_target(args)
     if problem is None and (args.strong_price <= 0 or args.weak_price < 0):
         problem = "prices must be positive (the weak one may be 0)"
     if problem is None and not 0 < args.held_out < 1:
         problem = "--held-out must be between 0 and 1"
+    if problem is None and args.splits < 1:
+        problem = "--splits must be at least 1"
     if problem is not None:
         print(f"switchyard: {problem}", file=sys.stderr)
         return 2
     try:
         outcomes = read_outcomes(args.outcomes, strong=args.strong, weak=args.weak)
         prices = Prices(strong=args.strong_price, weak=args.weak_price)
-        report = evaluate(
-            outcomes, prices, target=args.target, seed=args.seed, test_size=args.held_out
-        )
+
+        def run(seed: int) -> Report:
+            return evaluate(
+                outcomes, prices, target=args.target, seed=seed, test_size=args.held_out
+            )
+
+        over = evaluate_over_splits(run, args.seed, args.splits)
     except (OutcomeTableError, ValueError) as error:
         print(f"switchyard: {error}", file=sys.stderr)
         return 2
+    report = over.reports[0]
     if args.plot is not None:
         from serve_app.learned.plot import cost_quality_png
 
         title = f"{len(args.outcomes)} table(s), target {args.target:.0%}, seed {args.seed}"
+        if args.splits > 1:
+            title += f" (first of {args.splits} splits)"
         cost_quality_png(report, prices, args.plot, title)
+    if args.splits > 1:
+        _print_over_splits(over, args)
+        return 0
     if args.json:
         json.dump(report.figures(), sys.stdout)
         print()
@@ -146,6 +173,13 @@ def _eval(args: argparse.Namespace) -> int:
             pct(report.category_quality),
             pct(report.cost_saved_at_category_quality),
         ],
+        ["learned, at the target*", "", pct(report.target), pct(report.cost_saved_at_target)],
+        [
+            "shuffled ranking, at the target*",
+            "",
+            pct(report.target),
+            pct(report.shuffled_cost_saved_at_target),
+        ],
         [
             "text only, at category's quality*",
             "",
@@ -155,14 +189,73 @@ def _eval(args: argparse.Namespace) -> int:
         ["oracle", "", pct(report.target), pct(report.oracle_cost_saved)],
     ]
     print(table(["ROUTER", "TO STRONG", "QUALITY", "COST SAVED"], rows, right={1, 2, 3}))
-    if report.category_quality is not None:
-        print(
-            "* its threshold read off the held-out rows at the category router's quality: "
-            "compares how the two rank prompts, not a saving a deployed router would see"
-        )
+    print(
+        "* the threshold read off the held-out rows' own curve (at the target, or at the "
+        "category router's quality): compares how routers rank prompts, not a saving a "
+        "deployed router would see; on a small table that reading flatters any ranking, "
+        "which the shuffled one (random scores, read the same way) shows"
+    )
     if args.plot is not None:
         print(f"plot: {args.plot}")
     return 0
+
+
+def _print_over_splits(over: OverSplits, args: argparse.Namespace) -> None:
+    from serve_app.learned.over_splits import PAIRED
+
+    if args.json:
+        json.dump(over.figures(), sys.stdout)
+        print()
+        return
+    first = over.reports[0]
+    print(
+        f"{len(over.reports)} splits (seeds {over.seeds[0]}..{over.seeds[-1]}), each "
+        f"{first.rows_train} rows to train on and {first.rows_test} held out; target "
+        f"{args.target:.0%} of the strong model's quality; mean ± sd over the splits"
+    )
+
+    def cell(key: str) -> str:
+        spread = over.spread(key)
+        return "-" if spread is None else f"{spread.mean:.1%} ± {spread.sd:.1%}"
+
+    rows = [
+        ["learned router", cell("strong_share"), cell("quality"), cell("cost_saved")],
+        ["text only (no category)", "", cell("text_only_quality"), cell("text_only_cost_saved")],
+        ["learned, at the target*", "", f"{args.target:.1%}", cell("cost_saved_at_target")],
+        [
+            "shuffled ranking, at the target*",
+            "",
+            f"{args.target:.1%}",
+            cell("shuffled_cost_saved_at_target"),
+        ],
+        ["random routing", "", f"{args.target:.1%}", cell("random_cost_saved")],
+        ["category router", "", cell("category_quality"), cell("category_cost_saved")],
+        ["oracle", "", f"{args.target:.1%}", cell("oracle_cost_saved")],
+    ]
+    print(table(["ROUTER", "TO STRONG", "QUALITY", "COST SAVED"], rows, right={1, 2, 3}))
+    print(f"learned router at or above the target on {over.at_target_share():.0%} of the splits")
+    print(
+        "* the threshold read off each split's held-out curve (at the target, or at the "
+        "category router's quality): how a router ranks prompts, not a saving a deployed "
+        "router would see; the shuffled ranking (random scores, read the same way) shows how "
+        "much that reading flatters any ranking"
+    )
+    for (ours, theirs), words in zip(PAIRED, PAIRED_WORDS, strict=True):
+        difference = over.difference(ours, theirs)
+        if difference is not None:
+            print(
+                f"{words}, split by split: {difference.mean:+.1%} "
+                f"(sd {difference.sd:.1%}, standard error {difference.standard_error:.1%})"
+            )
+
+
+# How the table says each of `over_splits.PAIRED`.
+PAIRED_WORDS = (
+    "learned minus random routing",
+    "learned minus the category router",
+    "learned at the category router's quality* minus the category router",
+    "learned at the target* minus a shuffled ranking at the target*",
+)
 
 
 def _train(args: argparse.Namespace) -> int:

@@ -8,18 +8,22 @@ import csv
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from serve_app.cli import main
 from serve_app.learned.outcomes import OutcomeTableError, read_outcomes
-from serve_app.learned.prompt_scores import category_aware_scores
+from serve_app.learned.over_splits import Spread
+from serve_app.learned.prompt_scores import category_aware_scores, text_scores
 from serve_app.learned.router_eval import (
     Prices,
     choose_threshold,
     evaluate,
     oracle_strong_share,
+    quality_by_threshold,
+    quality_of,
     safe_threshold,
 )
 
@@ -59,13 +63,11 @@ def tables(tmp_path: Path) -> list[Path]:
     ]
 
 
-def _figures(
-    tables: list[Path], capsys: pytest.CaptureFixture[str], *extra: str
-) -> dict[str, float]:
+def _figures(tables: list[Path], capsys: pytest.CaptureFixture[str], *extra: str) -> dict[str, Any]:
     argv = ["router", "eval", "--outcomes", *map(str, tables), "--strong", STRONG]
     argv += ["--weak", WEAK, "--strong-price", "10", "--weak-price", "1", "--seed", "3", "--json"]
     assert main([*argv, *extra]) == 0
-    figures: dict[str, float] = json.loads(capsys.readouterr().out)
+    figures: dict[str, Any] = json.loads(capsys.readouterr().out)
     return figures
 
 
@@ -246,3 +248,91 @@ def test_the_held_out_share_can_be_chosen(
     base = ["router", "eval", "--outcomes", *map(str, tables), "--strong", STRONG, "--weak", WEAK]
     assert main([*base, "--strong-price", "10", "--weak-price", "1", "--held-out", "1"]) == 2
     assert "--held-out" in capsys.readouterr().err
+
+
+def test_over_splits_reports_the_mean_of_the_single_split_runs(
+    tables: list[Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    slipping = [
+        _table(tables[0].with_name("slips.csv"), EASY + HARD, EASY, rows=300, seed=7, slips=0.2),
+        tables[1],
+    ]
+    singles = [_figures(slipping, capsys, "--seed", str(seed)) for seed in (3, 4, 5)]
+    over = _figures(slipping, capsys, "--seed", "3", "--splits", "3")
+    assert over["splits"] == 3 and over["seeds"] == [3, 4, 5]
+    assert over["rows_test"] == singles[0]["rows_test"]  # shared by every split, kept as is
+    for key in ("cost_saved", "quality", "random_cost_saved", "category_cost_saved"):
+        assert over[key] == pytest.approx(np.mean([one[key] for one in singles]))
+        assert over["sd"][key] == pytest.approx(np.std([one[key] for one in singles], ddof=1))
+    paired = [one["cost_saved"] - one["random_cost_saved"] for one in singles]
+    differences = over["differences"]
+    assert differences["cost_saved_minus_random_cost_saved"]["mean"] == pytest.approx(
+        np.mean(paired)
+    )
+    at_target = [
+        one["cost_saved_at_target"] - one["shuffled_cost_saved_at_target"] for one in singles
+    ]
+    assert differences["cost_saved_at_target_minus_shuffled_cost_saved_at_target"][
+        "mean"
+    ] == pytest.approx(np.mean(at_target))
+    # The text tells the weak model's topics apart: read the same way at the same quality, the
+    # learned ranking saves more than a shuffled one on every split.
+    assert min(at_target) > 0 and np.mean(at_target) > 0.05
+    reached = [one["quality"] >= 0.95 for one in singles]
+    assert over["quality_at_target_share"] == pytest.approx(np.mean(reached))
+
+
+def test_over_splits_table_says_mean_and_spread(
+    tables: list[Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["router", "eval", "--outcomes", *map(str, tables), "--strong", STRONG]
+    argv += ["--weak", WEAK, "--strong-price", "10", "--weak-price", "1", "--splits", "2"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "2 splits (seeds 0..1)" in out and "mean ± sd" in out
+    assert "learned minus the category router, split by split" in out
+    assert main([*argv[:-1], "0"]) == 2
+    assert "--splits must be at least 1" in capsys.readouterr().err
+
+
+def test_a_spread_has_the_sample_sd_and_its_standard_error() -> None:
+    spread = Spread.of([0.1, 0.3, 0.5, 0.7])
+    assert spread.mean == pytest.approx(0.4)
+    assert spread.sd == pytest.approx(0.2582, abs=1e-4)
+    assert spread.standard_error == pytest.approx(0.2582 / 2, abs=1e-4)
+
+
+def test_quality_by_threshold_is_quality_of_at_every_threshold() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n = int(rng.integers(1, 40))
+        scores = np.round(rng.random(n), 1)  # ties, as real scores have
+        strong, weak = rng.random(n) < 0.8, rng.random(n) < 0.6
+        thresholds, quality = quality_by_threshold(scores, strong, weak)
+        assert list(thresholds) == sorted(set(scores))
+        expected = [quality_of(scores < t, strong, weak) for t in thresholds]
+        assert list(quality) == pytest.approx(expected, abs=0)
+
+
+def test_a_table_with_too_few_weak_misses_says_so_with_the_split(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 40 rows, the weak model wrong on two: a training half holding none or one of them has
+    # nothing to learn from or too little to cross-validate. Said plainly, naming the split.
+    path = tmp_path / "nearly.csv"
+    path.write_text(
+        f"prompt,{WEAK},{STRONG}\n"
+        + "".join(f"question {i},{i not in (3, 17)},True\n" for i in range(40))
+    )
+    argv = ["router", "eval", "--outcomes", str(path), "--strong", STRONG, "--weak", WEAK]
+    argv += ["--strong-price", "10", "--weak-price", "1", "--splits", "6"]
+    assert main(argv) == 2
+    assert "switchyard: split seed 0: " in capsys.readouterr().err
+    weak_no_worse = np.array([i not in (3, 17) for i in range(40)])
+    train, test = np.arange(0, 40, 2), np.arange(1, 40, 2)  # row 3 and 17 held out: none left
+    with pytest.raises(ValueError, match="one outcome only"):
+        text_scores([f"q {i}" for i in range(40)], weak_no_worse, train, test, seed=0)
+    train, test = np.arange(0, 20), np.arange(20, 40)  # row 3 in training, row 17 too
+    weak_no_worse[17] = True  # now only row 3 is a miss, and it is in training
+    with pytest.raises(ValueError, match="too few to cross-validate on"):
+        text_scores([f"q {i}" for i in range(40)], weak_no_worse, train, test, seed=0)
