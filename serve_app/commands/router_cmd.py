@@ -144,6 +144,8 @@ def _eval(args: argparse.Namespace) -> int:
         cost_quality_png(report, prices, args.plot, title)
     if args.splits > 1:
         _print_over_splits(over, args)
+        if args.plot is not None and not args.json:
+            print(f"plot (the first split): {args.plot}")
         return 0
     if args.json:
         json.dump(report.figures(), sys.stdout)

@@ -283,7 +283,7 @@ def test_over_splits_reports_the_mean_of_the_single_split_runs(
 
 
 def test_over_splits_table_says_mean_and_spread(
-    tables: list[Path], capsys: pytest.CaptureFixture[str]
+    tables: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     argv = ["router", "eval", "--outcomes", *map(str, tables), "--strong", STRONG]
     argv += ["--weak", WEAK, "--strong-price", "10", "--weak-price", "1", "--splits", "2"]
@@ -291,6 +291,9 @@ def test_over_splits_table_says_mean_and_spread(
     out = capsys.readouterr().out
     assert "2 splits (seeds 0..1)" in out and "mean ± sd" in out
     assert "learned minus the category router, split by split" in out
+    assert main([*argv, "--plot", str(tmp_path / "first.png")]) == 0
+    assert f"plot (the first split): {tmp_path / 'first.png'}" in capsys.readouterr().out
+    assert (tmp_path / "first.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main([*argv[:-1], "0"]) == 2
     assert "--splits must be at least 1" in capsys.readouterr().err
 
