@@ -67,8 +67,9 @@ def register(subparsers: Subparsers) -> None:
         default=1,
         metavar="N",
         help="run on N splits (seeds SEED .. SEED+N-1) and report each figure's mean and "
-        "standard deviation, and the learned router's saving minus random's and the category "
-        "router's split by split (default 1). One split of a small table moves the quality a "
+        "standard deviation, and paired differences split by split: the learned router's "
+        "saving minus random routing's, the category router's and a shuffled ranking's "
+        "(default 1). One split of a small table moves the quality a "
         "chosen threshold lands at by points; the mean over splits tells the router from luck",
     )
     evaluate.add_argument(
@@ -134,61 +135,64 @@ def _eval(args: argparse.Namespace) -> int:
     except (OutcomeTableError, ValueError) as error:
         print(f"switchyard: {error}", file=sys.stderr)
         return 2
-    report = over.reports[0]
     if args.plot is not None:
         from serve_app.learned.plot import cost_quality_png
 
         title = f"{len(args.outcomes)} table(s), target {args.target:.0%}, seed {args.seed}"
         if args.splits > 1:
             title += f" (first of {args.splits} splits)"
-        cost_quality_png(report, prices, args.plot, title)
-    if args.splits > 1:
-        _print_over_splits(over, args)
-        if args.plot is not None and not args.json:
-            print(f"plot (the first split): {args.plot}")
-        return 0
+        cost_quality_png(over.reports[0], prices, args.plot, title)
+    _print_report(over, args)
+    return 0
+
+
+def _print_report(over: OverSplits, args: argparse.Namespace) -> None:
+    """The figures of one split as they are, or of several as mean ± sd with the paired
+    differences; `--json` prints one split's `Report.figures()` or `OverSplits.figures()`."""
+    from serve_app.learned.over_splits import PAIRED
+
+    one = len(over.reports) == 1
+    first = over.reports[0]
     if args.json:
-        json.dump(report.figures(), sys.stdout)
+        json.dump(first.figures() if one else over.figures(), sys.stdout)
         print()
-        return 0
-    print(
-        f"{report.rows_train} rows to train on, {report.rows_test} held out; "
-        f"target {args.target:.0%} of the strong model's quality"
-    )
+        return
+    sizes = f"{first.rows_train} rows to train on, {first.rows_test} held out"
+    if not one:
+        sizes = (
+            f"{len(over.reports)} splits (seeds {over.seeds[0]}..{over.seeds[-1]}), each {sizes}"
+        )
+    print(f"{sizes}; target {args.target:.0%} of the strong model's quality")
+    if not one:
+        print("mean ± sd over the splits")
 
-    def pct(value: float | None) -> str:
-        return "-" if value is None else f"{value:.1%}"
+    def cell(key: str) -> str:
+        spread = over.spread(key)
+        if spread is None:
+            return "-"
+        return f"{spread.mean:.1%}" if one else f"{spread.mean:.1%} ± {spread.sd:.1%}"
 
+    target = f"{args.target:.1%}"
     rows = [
-        ["learned router", pct(report.strong_share), pct(report.quality), pct(report.cost_saved)],
-        [
-            "text only (no category)",
-            "",
-            pct(report.text_only_quality),
-            pct(report.text_only_cost_saved),
-        ],
-        ["random routing", "", pct(report.target), pct(report.random_cost_saved)],
-        ["category router", "", pct(report.category_quality), pct(report.category_cost_saved)],
+        ["learned router", cell("strong_share"), cell("quality"), cell("cost_saved")],
+        ["text only (no category)", "", cell("text_only_quality"), cell("text_only_cost_saved")],
+        ["random routing", "", target, cell("random_cost_saved")],
+        ["category router", "", cell("category_quality"), cell("category_cost_saved")],
         [
             "learned, at category's quality*",
             "",
-            pct(report.category_quality),
-            pct(report.cost_saved_at_category_quality),
-        ],
-        ["learned, at the target*", "", pct(report.target), pct(report.cost_saved_at_target)],
-        [
-            "shuffled ranking, at the target*",
-            "",
-            pct(report.target),
-            pct(report.shuffled_cost_saved_at_target),
+            cell("category_quality"),
+            cell("cost_saved_at_category_quality"),
         ],
         [
             "text only, at category's quality*",
             "",
-            pct(report.category_quality),
-            pct(report.text_only_cost_saved_at_category_quality),
+            cell("category_quality"),
+            cell("text_only_cost_saved_at_category_quality"),
         ],
-        ["oracle", "", pct(report.target), pct(report.oracle_cost_saved)],
+        ["learned, at the target*", "", target, cell("cost_saved_at_target")],
+        ["shuffled ranking, at the target*", "", target, cell("shuffled_cost_saved_at_target")],
+        ["oracle", "", target, cell("oracle_cost_saved")],
     ]
     print(table(["ROUTER", "TO STRONG", "QUALITY", "COST SAVED"], rows, right={1, 2, 3}))
     print(
@@ -197,58 +201,19 @@ def _eval(args: argparse.Namespace) -> int:
         "deployed router would see; on a small table that reading flatters any ranking, "
         "which the shuffled one (random scores, read the same way) shows"
     )
+    if not one:
+        print(
+            f"learned router at or above the target on {over.at_target_share():.0%} of the splits"
+        )
+        for (ours, theirs), words in zip(PAIRED, PAIRED_WORDS, strict=True):
+            difference = over.difference(ours, theirs)
+            if difference is not None:
+                print(
+                    f"{words}, split by split: {difference.mean:+.1%} "
+                    f"(sd {difference.sd:.1%}, standard error {difference.standard_error:.1%})"
+                )
     if args.plot is not None:
-        print(f"plot: {args.plot}")
-    return 0
-
-
-def _print_over_splits(over: OverSplits, args: argparse.Namespace) -> None:
-    from serve_app.learned.over_splits import PAIRED
-
-    if args.json:
-        json.dump(over.figures(), sys.stdout)
-        print()
-        return
-    first = over.reports[0]
-    print(
-        f"{len(over.reports)} splits (seeds {over.seeds[0]}..{over.seeds[-1]}), each "
-        f"{first.rows_train} rows to train on and {first.rows_test} held out; target "
-        f"{args.target:.0%} of the strong model's quality; mean ± sd over the splits"
-    )
-
-    def cell(key: str) -> str:
-        spread = over.spread(key)
-        return "-" if spread is None else f"{spread.mean:.1%} ± {spread.sd:.1%}"
-
-    rows = [
-        ["learned router", cell("strong_share"), cell("quality"), cell("cost_saved")],
-        ["text only (no category)", "", cell("text_only_quality"), cell("text_only_cost_saved")],
-        ["learned, at the target*", "", f"{args.target:.1%}", cell("cost_saved_at_target")],
-        [
-            "shuffled ranking, at the target*",
-            "",
-            f"{args.target:.1%}",
-            cell("shuffled_cost_saved_at_target"),
-        ],
-        ["random routing", "", f"{args.target:.1%}", cell("random_cost_saved")],
-        ["category router", "", cell("category_quality"), cell("category_cost_saved")],
-        ["oracle", "", f"{args.target:.1%}", cell("oracle_cost_saved")],
-    ]
-    print(table(["ROUTER", "TO STRONG", "QUALITY", "COST SAVED"], rows, right={1, 2, 3}))
-    print(f"learned router at or above the target on {over.at_target_share():.0%} of the splits")
-    print(
-        "* the threshold read off each split's held-out curve (at the target, or at the "
-        "category router's quality): how a router ranks prompts, not a saving a deployed "
-        "router would see; the shuffled ranking (random scores, read the same way) shows how "
-        "much that reading flatters any ranking"
-    )
-    for (ours, theirs), words in zip(PAIRED, PAIRED_WORDS, strict=True):
-        difference = over.difference(ours, theirs)
-        if difference is not None:
-            print(
-                f"{words}, split by split: {difference.mean:+.1%} "
-                f"(sd {difference.sd:.1%}, standard error {difference.standard_error:.1%})"
-            )
+        print(f"plot: {args.plot}" if one else f"plot (the first split): {args.plot}")
 
 
 # How the table says each of `over_splits.PAIRED`.

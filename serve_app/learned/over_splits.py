@@ -1,12 +1,12 @@
 """`router eval` over many splits: what is the router and what is the split's luck.
 
-One 50/50 split of a single MMLU table leaves about 300 held-out rows; where a chosen threshold
-lands on them moves by about two quality points from one seed to the next, and near 95 % one
-quality point is worth several points of saving. A single split therefore cannot tell a router
-that saves 40 % from one that saves 33 %. Running the same evaluation on seeds S, S+1, ... and
-reporting each figure's mean and spread can, and the paired differences (the learned router
-minus random or the category router on the *same* split) say whether it beats them by more
-than the splits move.
+One 50/50 split of `professional_psychology` (612 rows) leaves 306 held-out rows; where a chosen
+threshold lands on them moves by a standard deviation of 2.7 quality points from one seed to the
+next (BENCHMARKS.md), and near 95 % one quality point is worth several points of saving. A
+single split therefore cannot tell a router that saves 40 % from one that saves 33 %. Running
+the same evaluation on seeds S, S+1, ... and reporting each figure's mean and spread can, and
+the paired differences (the learned router minus random routing, the category router or a
+shuffled ranking on the *same* split) say whether it beats them by more than the splits move.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from serve_app.learned.router_eval import Report
 
@@ -55,10 +56,15 @@ class OverSplits:
     seeds: tuple[int, ...]
     reports: tuple[Report, ...]
 
+    @cached_property
+    def _figures(self) -> list[dict[str, float | int | None]]:
+        """Each split's `Report.figures()`, made once."""
+        return [report.figures() for report in self.reports]
+
     def spread(self, key: str) -> Spread | None:
         """A figure of `Report.figures()` over the splits; None where a report has none (the
         category router's, with one table)."""
-        values = [report.figures()[key] for report in self.reports]
+        values = [figures[key] for figures in self._figures]
         if any(value is None for value in values):
             return None
         return Spread.of([float(value) for value in values if value is not None])
@@ -67,8 +73,7 @@ class OverSplits:
         """One figure of `Report.figures()` minus another, split by split (None where a report
         lacks either)."""
         differences = []
-        for report in self.reports:
-            figures = report.figures()
+        for figures in self._figures:
             a, b = figures[ours], figures[theirs]
             if a is None or b is None:
                 return None
@@ -82,15 +87,14 @@ class OverSplits:
         return sum(reached) / len(reached)
 
     def _same_on_every_split(self, key: str) -> bool:
-        return len({report.figures()[key] for report in self.reports}) == 1
+        return len({figures[key] for figures in self._figures}) == 1
 
     def figures(self) -> dict[str, object]:
         """One JSON object: every single-split key holds its mean over the splits (so a reader
         of one split's `--json` reads this one the same way), beside the spreads, the paired
         differences and the seeds."""
-        keys = self.reports[0].figures().keys()
-        spreads = {key: self.spread(key) for key in keys}
-        first = self.reports[0].figures()
+        first = self._figures[0]
+        spreads = {key: self.spread(key) for key in first}
         means: dict[str, object] = {
             # A figure every split shares (the row counts, the target) keeps its own value.
             key: first[key] if self._same_on_every_split(key) else _mean(spread)
@@ -121,7 +125,7 @@ def _dict(spread: Spread | None) -> dict[str, float] | None:
 def evaluate_over_splits(run: Callable[[int], Report], first_seed: int, splits: int) -> OverSplits:
     """`run(seed)` for seeds first_seed .. first_seed + splits - 1."""
     if splits < 1:
-        raise ValueError("--splits must be at least 1")
+        raise ValueError("at least one split is needed")
     seeds = tuple(range(first_seed, first_seed + splits))
     reports = []
     for seed in seeds:
